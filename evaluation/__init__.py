@@ -1,0 +1,1 @@
+"""Replay datasets through the gateway and compute metrics."""

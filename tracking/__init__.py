@@ -1,0 +1,1 @@
+"""Records of every proxied call and of evaluation runs."""
