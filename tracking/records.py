@@ -50,6 +50,19 @@ class TraceRecord:
     upstream_id: str | None = None  # the upstream's response id
     client: str | None = None  # client address
     finish_reason: str | None = None
+    retries: int = 0  # upstream attempts beyond the first
+    fallback: str | None = None  # the endpoint that finally answered, when a fallback was taken
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TraceRecord:
+        """Inverse of `to_dict`; unknown keys are ignored so old spool files stay readable."""
+        known = {k: v for k, v in data.items() if k in _FIELD_NAMES}
+        usage = known.get("usage")
+        known["usage"] = Usage(**usage) if isinstance(usage, dict) else Usage()
+        return cls(**known)
+
+
+_FIELD_NAMES = frozenset(TraceRecord.__dataclass_fields__)
