@@ -1,0 +1,172 @@
+"""build_app(config) -> Starlette. The lifespan owns what requests share: the HTTP client, router, writer."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway import __version__, metrics
+from gateway.config import GatewayConfig
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.openapi import openapi_schema
+from gateway.responses import ORJSONResponse
+from gateway.router import EndpointRouter
+from gateway.routes import mlflow as mlflow_routes, openai as openai_routes
+from tracking.sink import BatchingWriter, NullSink, Sink
+
+logger = logging.getLogger("gateway")
+MLFLOW_PREFIXES = ("/api/2.0/", "/endpoints/", "/gateway/")
+UPSTREAM_POOL = 512
+
+
+def http_client(transport: str = "aiohttp") -> httpx.AsyncClient:
+    """One pool for every provider. aiohttp underneath: httpx's own pool slows as concurrency rises."""
+    limits = httpx.Limits(max_connections=UPSTREAM_POOL, max_keepalive_connections=UPSTREAM_POOL)
+    if transport == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits, trust_env=False), trust_env=False)
+    return httpx.AsyncClient(limits=limits, trust_env=False)
+
+
+class StartTimer:
+    """Pure ASGI: stamps the arrival time before routing, so overhead counts time spent queued."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["gateway.start"] = time.perf_counter()
+        await self.app(scope, receive, send)
+
+
+def _is_mlflow_route(request: Request) -> bool:
+    return request.url.path.startswith(MLFLOW_PREFIXES)
+
+
+async def gateway_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    if _is_mlflow_route(request):
+        # MLflow's shape; its clients expect 422 for an invalid body.
+        status = 422 if isinstance(exc, InvalidRequest) else exc.status_code
+        return ORJSONResponse({"detail": exc.message}, status_code=status, headers=exc.headers)
+    return ORJSONResponse(exc.to_dict(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _is_mlflow_route(request):
+        return ORJSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    body = {
+        "error": {
+            "message": f"{request.method} {request.url.path}: {exc.detail}",
+            "type": kind,
+            "param": None,
+            "code": None,
+        }
+    }
+    return ORJSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def internal_error_handler(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _is_mlflow_route(request):
+        return ORJSONResponse({"detail": "internal error"}, status_code=500)
+    body = {"error": {"message": "internal error", "type": "server_error", "param": None, "code": None}}
+    return ORJSONResponse(body, status_code=500)
+
+
+async def health(request: Request) -> Response:
+    router: EndpointRouter = request.app.state.router
+    endpoints = {
+        name: {"available": ep.provider is not None, **({"reason": ep.unavailable} if ep.unavailable else {})}
+        for name, ep in router.endpoints.items()
+    }
+    writer: BatchingWriter = request.app.state.writer
+    return ORJSONResponse(
+        {
+            "status": "OK",
+            "version": __version__,
+            "config_version": router.version,
+            "endpoints": endpoints,
+            "tracking": {"queued": writer.qsize(), "dropped": writer.dropped},
+        }
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics.TRACKING_QUEUE.set(request.app.state.writer.qsize())
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return ORJSONResponse(openapi_schema())
+
+
+def make_writer(config: GatewayConfig, sink: Sink | None) -> BatchingWriter:
+    def on_drop(reason: str) -> None:
+        metrics.TRACKING_DROPPED.labels(reason).inc()
+
+    if sink is not None:
+        return BatchingWriter(sink, on_drop=on_drop)
+    try:
+        from tracking import build_writer  # type: ignore[attr-defined]
+    except ImportError:
+        return BatchingWriter(NullSink(), on_drop=on_drop)
+    return build_writer(config.tracking_settings(), on_drop=on_drop)  # type: ignore[no-any-return]
+
+
+def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str | None = None) -> Starlette:
+    """The gateway as an ASGI app; `sink` overrides the configured tracking sink (tests)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = http_client(transport or config.gateway.transport)
+        app.state.http_client = client
+        app.state.router = EndpointRouter(config, client)
+        app.state.writer = make_writer(config, sink)
+        metrics.CONFIG_INFO.labels(config.version).set(1)
+        for name, reason in config.unavailable.items():
+            logger.warning("endpoint %r is unavailable: %s", name, reason)
+        await app.state.writer.start()
+        try:
+            yield
+        finally:
+            await app.state.writer.aclose()
+            await app.state.router.aclose()
+            await client.aclose()
+
+    routes: list[Any] = [
+        *openai_routes.routes,
+        *mlflow_routes.routes,
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            GatewayError: gateway_error_handler,
+            HTTPException: http_error_handler,
+            Exception: internal_error_handler,
+        },
+    )
+    app.state.config = config
+    app.state.max_body_bytes = config.gateway.max_body_bytes
+    app.add_middleware(StartTimer)
+    return app

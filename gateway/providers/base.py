@@ -1,0 +1,295 @@
+"""Provider protocol and HTTPProvider, the shared I/O under every JSON-over-HTTP adapter.
+
+Subclasses only translate (pure functions of data); this module owns every network call, so
+timeouts, error mapping and stream handling are written once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import httpx
+import orjson
+from pydantic import BaseModel
+
+from gateway.config import EndpointConfig
+from gateway.errors import (
+    EndpointNotFound,
+    GatewayError,
+    InvalidRequest,
+    RateLimited,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamUnavailable,
+    clean_message,
+    map_upstream_errors,
+)
+from gateway.streaming import SSEDecoder, SSEEvent
+
+CHAT, COMPLETIONS, EMBEDDINGS = "llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    json: dict[str, Any]
+    headers: Mapping[str, str]  # holds the key: never logged or recorded
+
+
+@dataclass(slots=True)
+class ProviderResponse:
+    data: dict[str, Any]  # OpenAI wire shape
+    raw: bytes | None = None  # the upstream body, when it is already what the client gets
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    data: dict[str, Any]  # one OpenAI chunk
+    raw: bytes | None = None  # SSE bytes to forward unchanged, when the upstream already speaks OpenAI
+
+
+@dataclass(slots=True)
+class StreamState:
+    """Per request: what a translator carries across chunks."""
+
+    id: str = ""
+    model: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+    usage: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """One upstream model behind one endpoint; built at config load, shared by requests."""
+
+    name: ClassVar[str]
+    endpoint_types: ClassVar[frozenset[str]]
+
+    async def invoke(self, endpoint_type: str, body: dict[str, Any]) -> ProviderResponse: ...
+
+    def stream(self, endpoint_type: str, body: dict[str, Any], state: StreamState) -> AsyncIterator[StreamChunk]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def error_message(body: bytes) -> tuple[str, str | None, str | None]:
+    """(message, param, code) from the usual provider error bodies, or the body's start."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:300].decode("utf-8", "replace").strip() or "(empty body)", None, None
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or data.get("message") or data.get("detail")
+            code = err.get("code") if isinstance(err.get("code"), str) else err.get("type")
+            param = err.get("param") if isinstance(err.get("param"), str) else None
+            if msg:
+                return str(msg), param, code
+        elif isinstance(err, str):
+            return err, None, None
+    return orjson.dumps(data)[:300].decode(), None, None
+
+
+class HTTPProvider:
+    """JSON-over-HTTP upstreams: subclasses translate, this class owns every network call."""
+
+    name: ClassVar[str]
+    endpoint_types: ClassVar[frozenset[str]]
+    config_model: ClassVar[type[BaseModel]]
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    requires_model_name: ClassVar[bool] = True
+    # The upstream already answers in OpenAI's shape, so bodies and SSE events can be forwarded as they are.
+    passthrough: ClassVar[bool] = False
+
+    def __init__(self, endpoint: EndpointConfig, config: BaseModel, client: httpx.AsyncClient) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.client = client
+        self.model = endpoint.model.name or ""
+        self.timeout = httpx.Timeout(endpoint.timeout.total, connect=endpoint.timeout.connect)
+        self.total_timeout = endpoint.timeout.total
+        self.secrets: tuple[str, ...] = tuple(
+            v.get_secret_value() for k in self.secret_fields if (v := getattr(config, k, None)) is not None
+        )
+        self._requesters: dict[str, Callable[[dict[str, Any], bool], UpstreamRequest]] = {
+            CHAT: self.chat_request,
+            COMPLETIONS: self.completions_request,
+            EMBEDDINGS: self.embeddings_request,
+        }
+        self._responders: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            CHAT: self.chat_response,
+            COMPLETIONS: self.completions_response,
+            EMBEDDINGS: self.embeddings_response,
+        }
+        self._chunkers: dict[str, Callable[[SSEEvent, StreamState], list[dict[str, Any]]]] = {
+            CHAT: self.chat_chunk,
+            COMPLETIONS: self.completions_chunk,
+        }
+
+    # ---- translation: pure, overridden per provider -------------------------------------------
+
+    def chat_request(self, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        raise EndpointNotFound(f"provider {self.name!r} does not serve llm/v1/chat")
+
+    def chat_response(self, data: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def chat_chunk(self, event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def completions_request(self, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        raise EndpointNotFound(f"provider {self.name!r} does not serve llm/v1/completions")
+
+    def completions_response(self, data: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def completions_chunk(self, event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def embeddings_request(self, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        raise EndpointNotFound(f"provider {self.name!r} does not serve llm/v1/embeddings")
+
+    def embeddings_response(self, data: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def error(self, status_code: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        """Map an upstream error answer onto our tree: 4xx passes through, anything else is 502."""
+        message, param, code = error_message(body)
+        message = clean_message(message, self.secrets)
+        if status_code == 429:
+            retry = headers.get("retry-after")
+            return RateLimitedUpstream(
+                f"upstream {self.name} rate limited the request: {message}",
+                code=code,
+                headers={"Retry-After": retry} if retry else None,
+            )
+        if 400 <= status_code < 500:
+            return UpstreamStatusError(
+                f"upstream {self.name} refused the request: {message}",
+                param=param,
+                code=code,
+                status_code=status_code,
+            )
+        return UpstreamUnavailable(
+            f"upstream {self.name} answered {status_code}: {message}", code="upstream_status_" + str(status_code)
+        )
+
+    def unsupported(self, body: dict[str, Any], params: tuple[str, ...]) -> None:
+        for p in params:
+            if body.get(p) is not None:
+                raise InvalidRequest(f"{p}: not supported by provider {self.name!r}", param=p)
+
+    # ---- I/O: shared, never overridden --------------------------------------------------------
+
+    def _build(self, up: UpstreamRequest) -> httpx.Request:
+        return self.client.build_request(
+            "POST", up.url, content=orjson.dumps(up.json), headers=up.headers, timeout=self.timeout
+        )
+
+    def _decode(self, content: bytes) -> dict[str, Any]:
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnavailable(
+                f"upstream {self.name} answered a body that is not JSON", code="upstream_bad_body"
+            ) from None
+        if not isinstance(data, dict):
+            raise UpstreamUnavailable(f"upstream {self.name} answered JSON that is not an object")
+        return data
+
+    def _translate(self, fn: Callable[[Any], dict[str, Any]], data: Any) -> dict[str, Any]:
+        try:
+            return fn(data)
+        except GatewayError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise UpstreamUnavailable(
+                f"upstream {self.name} answered a malformed body ({type(exc).__name__}: {exc})",
+                code="upstream_bad_body",
+            ) from exc
+
+    async def invoke(self, endpoint_type: str, body: dict[str, Any]) -> ProviderResponse:
+        up = self._requesters[endpoint_type](body, False)
+        request = self._build(up)
+        with map_upstream_errors(self.name):
+            async with asyncio.timeout(self.total_timeout):
+                response = await self.client.send(request)
+        if response.status_code >= 400:
+            raise self.error(response.status_code, response.content, response.headers)
+        data = self._decode(response.content)
+        if self.passthrough:
+            self._translate(self._responders[endpoint_type], data)  # validates the shape
+            return ProviderResponse(data, response.content)
+        return ProviderResponse(self._translate(self._responders[endpoint_type], data))
+
+    async def stream(self, endpoint_type: str, body: dict[str, Any], state: StreamState) -> AsyncIterator[StreamChunk]:
+        if endpoint_type not in self._chunkers:
+            raise InvalidRequest(f"stream: {endpoint_type} endpoints do not stream", param="stream")
+        up = self._requesters[endpoint_type](body, True)
+        translate = self._chunkers[endpoint_type]
+        request = self._build(up)
+        with map_upstream_errors(self.name):
+            response = await self.client.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                with map_upstream_errors(self.name):
+                    content = await response.aread()
+                raise self.error(response.status_code, content, response.headers)
+            ctype = response.headers.get("content-type", "")
+            if "text/event-stream" not in ctype:
+                raise UpstreamUnavailable(
+                    f"upstream {self.name} answered {ctype or 'no content type'} instead of an event stream",
+                    code="upstream_bad_body",
+                )
+            decoder = SSEDecoder()
+            with map_upstream_errors(self.name):
+                async for raw in response.aiter_raw():
+                    for event in decoder.feed(raw):
+                        for chunk in self._translate_chunk(translate, event, state):
+                            yield chunk
+                for event in decoder.close():
+                    for chunk in self._translate_chunk(translate, event, state):
+                        yield chunk
+        finally:
+            await response.aclose()
+
+    def _translate_chunk(
+        self, translate: Callable[[SSEEvent, StreamState], list[dict[str, Any]]], event: SSEEvent, state: StreamState
+    ) -> list[StreamChunk]:
+        try:
+            chunks = translate(event, state)
+        except GatewayError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, orjson.JSONDecodeError) as exc:
+            raise UpstreamUnavailable(
+                f"upstream {self.name} sent a malformed stream event ({type(exc).__name__})", code="upstream_bad_body"
+            ) from exc
+        if self.passthrough and len(chunks) == 1:
+            return [StreamChunk(chunks[0], b"data: " + event.data.encode() + b"\n\n")]
+        return [StreamChunk(c) for c in chunks]
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RateLimitedUpstream(RateLimited, UpstreamError):
+    """The upstream answered 429: passed on as 429 with its Retry-After."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+
+
+def stream_event_json(event: SSEEvent) -> dict[str, Any] | None:
+    """The event's JSON object, or None for OpenAI's [DONE] sentinel."""
+    if event.data == "[DONE]":
+        return None
+    data = orjson.loads(event.data)
+    if not isinstance(data, dict):
+        raise ValueError("stream event is not a JSON object")
+    return data

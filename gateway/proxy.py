@@ -1,0 +1,150 @@
+"""The call flow shared by the OpenAI and MLflow routes: endpoint -> provider -> response + record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pydantic
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, invalid_request_from
+from gateway.providers.base import StreamChunk, StreamState
+from gateway.router import Endpoint
+from gateway.schemas import REQUEST_MODELS
+from gateway.streaming import DONE, encode_sse, encode_sse_error
+from gateway.tap import CallRecorder, StreamAssembler
+
+logger = logging.getLogger("gateway.proxy")
+JSON = "application/json"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object; 413 past max_bytes, 400 when it is not a JSON object."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise PayloadTooLarge(f"body: {length} bytes is over the limit of {max_bytes}", param="body")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body: over the limit of {max_bytes} bytes", param="body")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise InvalidRequest("body: a JSON object is required", param="body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"body: invalid JSON ({exc})", param="body") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body: must be a JSON object", param="body")
+    return data
+
+
+def validate(endpoint_type: str, body: dict[str, Any]) -> None:
+    try:
+        REQUEST_MODELS[endpoint_type].model_validate(body)
+    except pydantic.ValidationError as exc:
+        raise invalid_request_from(exc) from None
+
+
+async def proxy(request: Request, endpoint: Endpoint, body: dict[str, Any], route: str) -> Response:
+    """Call the endpoint's provider and answer; every outcome is recorded exactly once."""
+    start = request.scope.get("gateway.start") or time.perf_counter()
+    cfg = endpoint.config
+    stream = bool(body.get("stream"))
+    recorder = CallRecorder(
+        request.app.state.writer,
+        endpoint=cfg.name,
+        endpoint_type=cfg.endpoint_type,
+        provider=cfg.model.provider,
+        model=cfg.model.name or "",
+        route=route,
+        stream=stream,
+        request_body=body,
+        client=request.client.host if request.client else None,
+        client_request_id=request.headers.get("x-request-id"),
+        start=start,
+    )
+    try:
+        provider = endpoint.ready()
+        if stream:
+            return await _stream(provider, cfg.endpoint_type, body, recorder)
+        result = await provider.invoke(cfg.endpoint_type, body)
+    except GatewayError as exc:
+        recorder.finish(exc.status_code, error=exc)
+        raise
+    except BaseException as exc:
+        recorder.finish(499 if isinstance(exc, asyncio.CancelledError) else 500, error=exc)
+        raise
+    recorder.finish(200, response=result.data)
+    content = result.raw if result.raw is not None else orjson.dumps(result.data)
+    return Response(content, media_type=JSON)
+
+
+async def _stream(provider: Any, endpoint_type: str, body: dict[str, Any], recorder: CallRecorder) -> Response:
+    state = StreamState()
+    chunks = provider.stream(endpoint_type, body, state)
+    # Pull the first chunk before answering, so failures before any byte get a real status code.
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        first = None
+    recorder.first_token()
+    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    return StreamingResponse(
+        _relay(first, chunks, recorder, wants_usage), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+async def _relay(
+    first: StreamChunk | None, chunks: AsyncIterator[StreamChunk], recorder: CallRecorder, wants_usage: bool
+) -> AsyncIterator[bytes]:
+    assembled = StreamAssembler()
+    status, error = 200, None
+    try:
+        if first is not None:
+            assembled.add(first.data)
+            yield _encode(first, wants_usage)
+            async for chunk in chunks:
+                assembled.add(chunk.data)
+                out = _encode(chunk, wants_usage)
+                if out:
+                    yield out
+        yield DONE
+    except GatewayError as exc:
+        status, error = exc.status_code, exc
+        yield encode_sse_error(exc.to_dict())
+    except (asyncio.CancelledError, GeneratorExit) as exc:
+        status, error = 499, exc  # the client went away; closing `chunks` cancels the upstream request
+        raise
+    except Exception as exc:
+        logger.exception("stream failed")
+        status, error = 500, exc
+        yield encode_sse_error(
+            {"error": {"message": "internal error", "type": "server_error", "param": None, "code": None}}
+        )
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        recorder.finish(
+            status,
+            response=assembled.response(),
+            error=error,
+            usage=assembled.usage,
+            finish_reason=assembled.finish_reason,
+        )
+
+
+def _encode(chunk: StreamChunk, wants_usage: bool) -> bytes:
+    # We ask upstreams for a usage-only chunk (empty choices); clients that did not ask don't get it.
+    if not wants_usage and not chunk.data.get("choices") and chunk.data.get("usage"):
+        return b""
+    return chunk.raw if chunk.raw is not None else encode_sse(chunk.data)
