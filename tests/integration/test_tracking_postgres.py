@@ -120,7 +120,7 @@ async def test_outage_mid_load_spools_then_replays_exactly_once(table, tmp_path)
     # The table disappearing is an outage the sink cannot paper over; kill its connection too.
     await admin.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
     await admin.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'llm-gateway-tracking'"
     )
     for i in range(300, 800):
         writer.submit(record(i))

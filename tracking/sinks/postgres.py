@@ -101,7 +101,10 @@ class PostgresSink:
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
-            conn = await asyncpg.connect(self._dsn, timeout=10)
+            # The application name lets operators find (and tests cut) the sink's connection.
+            conn = await asyncpg.connect(
+                self._dsn, timeout=10, server_settings={"application_name": "llm-gateway-tracking"}
+            )
             try:
                 await self._migrate(conn)
             except BaseException:
