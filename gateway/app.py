@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,21 +23,11 @@ from gateway.openapi import openapi_schema
 from gateway.responses import ORJSONResponse
 from gateway.router import EndpointRouter
 from gateway.routes import mlflow as mlflow_routes, openai as openai_routes
+from gateway.upstream import UpstreamClient
 from tracking.sink import BatchingWriter, NullSink, Sink
 
 logger = logging.getLogger("gateway")
 MLFLOW_PREFIXES = ("/api/2.0/", "/endpoints/", "/gateway/")
-UPSTREAM_POOL = 512
-
-
-def http_client(transport: str = "aiohttp") -> httpx.AsyncClient:
-    """One pool for every provider. aiohttp underneath: httpx's own pool slows as concurrency rises."""
-    limits = httpx.Limits(max_connections=UPSTREAM_POOL, max_keepalive_connections=UPSTREAM_POOL)
-    if transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
-
-        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits, trust_env=False), trust_env=False)
-    return httpx.AsyncClient(limits=limits, trust_env=False)
 
 
 class StartTimer:
@@ -135,7 +124,7 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = http_client(transport or config.gateway.transport)
+        client = UpstreamClient(transport or config.gateway.transport)
         app.state.http_client = client
         app.state.router = EndpointRouter(config, client)
         app.state.writer = make_writer(config, sink)

@@ -84,7 +84,7 @@ class GatewaySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
-    # aiohttp under httpx by default; "httpx" is httpx's own pool (slower under concurrency, kept to compare).
+    # Upstream client: aiohttp (fast under concurrency) or httpx (lets respx mock upstreams in tests).
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
 

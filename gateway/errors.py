@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import aiohttp
 import httpx
 import pydantic
 
@@ -138,29 +139,24 @@ def clean_message(message: str, secrets: tuple[str, ...] = ()) -> str:
     return message[:2000]
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    # httpx-aiohttp maps every aiohttp ClientConnectionError (a server disconnect too) to
-    # ConnectTimeout, so look at the aiohttp cause before trusting the httpx class.
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        import aiohttp
-
-        return isinstance(cause, (aiohttp.ServerTimeoutError, TimeoutError))
-    return isinstance(exc, httpx.TimeoutException)
-
-
 @contextlib.contextmanager
 def map_upstream_errors(provider: str) -> Iterator[None]:
-    """Translate transport failures into UpstreamError; the only place that names httpx errors."""
+    """Translate transport failures into UpstreamError; the only place that names httpx/aiohttp errors."""
     try:
         yield
     except GatewayError:
         raise
-    except (httpx.TransportError, TimeoutError) as exc:
-        if isinstance(exc, TimeoutError) or _is_timeout(exc):
-            raise UpstreamTimeout(f"upstream {provider} timed out", code="upstream_timeout") from exc
-        raise UpstreamUnavailable(
-            f"upstream {provider} failed: {type(exc.__cause__ or exc).__name__}", code="upstream_unavailable"
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamUnavailable(f"upstream {provider} failed: {type(exc).__name__}") from exc
+    except (TimeoutError, httpx.TimeoutException) as exc:  # aiohttp's timeouts are TimeoutErrors
+        raise UpstreamTimeout(f"upstream {provider} timed out", code="upstream_timeout") from exc
+    except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
+        raise UpstreamUnavailable(f"upstream {provider} failed: {_describe(exc)}", code="upstream_unavailable") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError | httpx.ConnectError):
+        return "connection failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | httpx.RemoteProtocolError):
+        return "connection closed before the response was complete"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "response body was cut short"
+    return type(exc).__name__

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import httpx
-
 from gateway.config import EndpointConfig, GatewayConfig
 from gateway.errors import EndpointNotFound, EndpointUnavailable
 from gateway.providers import get_provider_class
 from gateway.providers.base import Provider
 from gateway.ratelimit import SlidingWindowLimiter
+from gateway.upstream import UpstreamClient
 
 
 @dataclass(slots=True)
@@ -38,7 +37,7 @@ class Endpoint:
 class EndpointRouter:
     """Replaced whole on reload, never mutated in place."""
 
-    def __init__(self, config: GatewayConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: GatewayConfig, client: UpstreamClient) -> None:
         self.config = config
         self.version = config.version
         self.created = time.time()

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-import httpx
 import orjson
 from pydantic import BaseModel
 
@@ -29,6 +28,7 @@ from gateway.errors import (
     map_upstream_errors,
 )
 from gateway.streaming import SSEDecoder, SSEEvent
+from gateway.upstream import UpstreamClient, UpstreamResponse
 
 CHAT, COMPLETIONS, EMBEDDINGS = "llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"
 
@@ -107,12 +107,12 @@ class HTTPProvider:
     # The upstream already answers in OpenAI's shape, so bodies and SSE events can be forwarded as they are.
     passthrough: ClassVar[bool] = False
 
-    def __init__(self, endpoint: EndpointConfig, config: BaseModel, client: httpx.AsyncClient) -> None:
+    def __init__(self, endpoint: EndpointConfig, config: BaseModel, client: UpstreamClient) -> None:
         self.endpoint = endpoint
         self.config = config
         self.client = client
         self.model = endpoint.model.name or ""
-        self.timeout = httpx.Timeout(endpoint.timeout.total, connect=endpoint.timeout.connect)
+        self.connect_timeout = endpoint.timeout.connect
         self.total_timeout = endpoint.timeout.total
         self.secrets: tuple[str, ...] = tuple(
             v.get_secret_value() for k in self.secret_fields if (v := getattr(config, k, None)) is not None
@@ -187,9 +187,15 @@ class HTTPProvider:
 
     # ---- I/O: shared, never overridden --------------------------------------------------------
 
-    def _build(self, up: UpstreamRequest) -> httpx.Request:
-        return self.client.build_request(
-            "POST", up.url, content=orjson.dumps(up.json), headers=up.headers, timeout=self.timeout
+    async def _send(self, up: UpstreamRequest, *, stream: bool) -> UpstreamResponse:
+        return await self.client.send(
+            up.url,
+            orjson.dumps(up.json),
+            up.headers,
+            connect_timeout=self.connect_timeout,
+            # For streams the read timeout bounds the gap between chunks, not the whole stream.
+            read_timeout=self.total_timeout,
+            stream=stream,
         )
 
     def _decode(self, content: bytes) -> dict[str, Any]:
@@ -216,30 +222,27 @@ class HTTPProvider:
 
     async def invoke(self, endpoint_type: str, body: dict[str, Any]) -> ProviderResponse:
         up = self._requesters[endpoint_type](body, False)
-        request = self._build(up)
         with map_upstream_errors(self.name):
             async with asyncio.timeout(self.total_timeout):
-                response = await self.client.send(request)
+                response = await self._send(up, stream=False)
+                content = await response.read()
         if response.status_code >= 400:
-            raise self.error(response.status_code, response.content, response.headers)
-        data = self._decode(response.content)
-        if self.passthrough:
-            self._translate(self._responders[endpoint_type], data)  # validates the shape
-            return ProviderResponse(data, response.content)
-        return ProviderResponse(self._translate(self._responders[endpoint_type], data))
+            raise self.error(response.status_code, content, response.headers)
+        data = self._decode(content)
+        translated = self._translate(self._responders[endpoint_type], data)  # also checks the shape
+        return ProviderResponse(translated, content if self.passthrough else None)
 
     async def stream(self, endpoint_type: str, body: dict[str, Any], state: StreamState) -> AsyncIterator[StreamChunk]:
         if endpoint_type not in self._chunkers:
             raise InvalidRequest(f"stream: {endpoint_type} endpoints do not stream", param="stream")
         up = self._requesters[endpoint_type](body, True)
         translate = self._chunkers[endpoint_type]
-        request = self._build(up)
         with map_upstream_errors(self.name):
-            response = await self.client.send(request, stream=True)
+            response = await self._send(up, stream=True)
         try:
             if response.status_code >= 400:
                 with map_upstream_errors(self.name):
-                    content = await response.aread()
+                    content = await response.read()
                 raise self.error(response.status_code, content, response.headers)
             ctype = response.headers.get("content-type", "")
             if "text/event-stream" not in ctype:
@@ -249,7 +252,7 @@ class HTTPProvider:
                 )
             decoder = SSEDecoder()
             with map_upstream_errors(self.name):
-                async for raw in response.aiter_raw():
+                async for raw in response.iter_bytes():
                     for event in decoder.feed(raw):
                         for chunk in self._translate_chunk(translate, event, state):
                             yield chunk
