@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,11 @@ def _write_nltk_cmudict(entries: list[tuple[str, list[str]]], target: Path) -> N
 @functools.cache
 def get_encoding(name: str = "cl100k_base") -> Any:
     """A tiktoken-compatible encoding that ships its ranks in the wheel (no download)."""
-    try:
-        import bpe_openai
-    except ImportError as exc:
-        raise RuntimeError(_install_hint("bpe-openai")) from exc
-    return bpe_openai.get_encoding(name)
+    with warnings.catch_warnings():
+        # bpe-openai 0.1.x reads its data with importlib.resources' deprecated open_binary (at import, too).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import bpe_openai
+        except ImportError as exc:
+            raise RuntimeError(_install_hint("bpe-openai")) from exc
+        return bpe_openai.get_encoding(name)
