@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__, metrics
 from gateway.config import GatewayConfig
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, client_status
 from gateway.openapi import openapi_schema
 from gateway.responses import ORJSONResponse
 from gateway.router import EndpointRouter
@@ -49,8 +49,7 @@ def _is_mlflow_route(request: Request) -> bool:
 async def gateway_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     if _is_mlflow_route(request):
-        # MLflow's shape; its clients expect 422 for an invalid body.
-        status = 422 if isinstance(exc, InvalidRequest) else exc.status_code
+        status = client_status(exc, mlflow=True)
         return ORJSONResponse({"detail": exc.message}, status_code=status, headers=exc.headers)
     return ORJSONResponse(exc.to_dict(), status_code=exc.status_code, headers=exc.headers)
 

@@ -111,6 +111,11 @@ class UpstreamTimeout(UpstreamError):
     error_type = "timeout_error"
 
 
+def client_status(exc: GatewayError, *, mlflow: bool) -> int:
+    """The status a client gets: MLflow's routes answer 422 for an invalid body, as its clients expect."""
+    return 422 if mlflow and isinstance(exc, InvalidRequest) else exc.status_code
+
+
 def invalid_request_from(exc: pydantic.ValidationError, *, prefix: str = "") -> InvalidRequest:
     """The first validation error, as a 400 whose message and param name the field."""
     err = exc.errors(include_url=False)[0]

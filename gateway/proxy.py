@@ -13,9 +13,8 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, invalid_request_from
+from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, client_status, invalid_request_from
 from gateway.providers.base import StreamChunk, StreamState
-from gateway.router import Endpoint
 from gateway.schemas import REQUEST_MODELS
 from gateway.streaming import DONE, encode_sse, encode_sse_error
 from gateway.tap import CallRecorder, StreamAssembler
@@ -56,31 +55,53 @@ def validate(endpoint_type: str, body: dict[str, Any]) -> None:
         raise invalid_request_from(exc) from None
 
 
-async def proxy(request: Request, endpoint: Endpoint, body: dict[str, Any], route: str) -> Response:
-    """Call the endpoint's provider and answer; every outcome is recorded exactly once."""
-    start = request.scope.get("gateway.start") or time.perf_counter()
-    cfg = endpoint.config
-    stream = bool(body.get("stream"))
+async def handle(
+    request: Request,
+    route: str,
+    *,
+    endpoint_type: str | None = None,
+    endpoint_name: str | None = None,
+    refuse_model: str | None = None,
+) -> Response:
+    """Read, resolve, validate, call the provider and answer; every outcome is recorded exactly once.
+
+    Args:
+        endpoint_type: the type the route serves (OpenAI routes); None accepts the endpoint's own.
+        endpoint_name: the endpoint named in the URL (MLflow routes); None reads the body's `model`.
+        refuse_model: when set, a `model` field in the body is refused with this message (MLflow).
+    """
+    state = request.app.state
     recorder = CallRecorder(
-        request.app.state.writer,
-        endpoint=cfg.name,
-        endpoint_type=cfg.endpoint_type,
-        provider=cfg.model.provider,
-        model=cfg.model.name or "",
+        state.writer,
         route=route,
-        stream=stream,
-        request_body=body,
         client=request.client.host if request.client else None,
         client_request_id=request.headers.get("x-request-id"),
-        start=start,
+        start=request.scope.get("gateway.start") or time.perf_counter(),
     )
     try:
+        if endpoint_name is not None:
+            recorder.requested = endpoint_name
+            endpoint = state.router.get(endpoint_name, endpoint_type)
+            recorder.bind(endpoint.config)
+        body = await read_json(request, state.max_body_bytes)
+        recorder.request_body = body
+        recorder.stream = body.get("stream") is True
+        if endpoint_name is None:
+            name = body.get("model")
+            if not isinstance(name, str) or not name:
+                raise InvalidRequest("model: field required (the name of a gateway endpoint)", param="model")
+            recorder.requested = name
+            endpoint = state.router.get(name, endpoint_type)
+            recorder.bind(endpoint.config)
+        elif refuse_model is not None and "model" in body:
+            raise InvalidRequest(refuse_model, param="model")
+        validate(endpoint.config.endpoint_type, body)
         provider = endpoint.ready()
-        if stream:
-            return await _stream(provider, cfg.endpoint_type, body, recorder)
-        result = await provider.invoke(cfg.endpoint_type, body)
+        if recorder.stream:
+            return await _stream(provider, endpoint.config.endpoint_type, body, recorder)
+        result = await provider.invoke(endpoint.config.endpoint_type, body)
     except GatewayError as exc:
-        recorder.finish(exc.status_code, error=exc)
+        recorder.finish(client_status(exc, mlflow=refuse_model is not None), error=exc)
         raise
     except BaseException as exc:
         recorder.finish(499 if isinstance(exc, asyncio.CancelledError) else 500, error=exc)

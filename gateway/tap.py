@@ -7,53 +7,53 @@ import uuid
 from typing import Any
 
 from gateway import metrics
+from gateway.config import EndpointConfig
 from gateway.errors import GatewayError
 from tracking.records import TraceRecord, Usage
 from tracking.sink import BatchingWriter
 
 
 class CallRecorder:
-    """`finish` is idempotent and always reached (the proxy calls it in a finally)."""
+    """`finish` is idempotent and always reached (the proxy calls it in a finally).
+
+    Created when a request arrives, before anything is known about it, so calls refused early
+    (bad body, unknown endpoint) are recorded and counted too; `bind` fills in the endpoint.
+    """
 
     __slots__ = (
-        "writer", "endpoint", "endpoint_type", "provider", "model", "route", "stream", "request_body",
-        "client", "client_request_id", "id", "timestamp", "_start", "_ttft", "_done",
+        "writer", "route", "client", "client_request_id", "start", "id", "timestamp", "requested",
+        "endpoint", "endpoint_type", "provider", "model", "stream", "request_body", "_ttft", "_done",
     )  # fmt: skip
 
     def __init__(
         self,
         writer: BatchingWriter,
         *,
-        endpoint: str,
-        endpoint_type: str,
-        provider: str,
-        model: str,
         route: str,
-        stream: bool,
-        request_body: dict[str, Any] | None,
         client: str | None,
         client_request_id: str | None,
         start: float,
     ) -> None:
         self.writer = writer
-        self.endpoint = endpoint
-        self.endpoint_type = endpoint_type
-        self.provider = provider
-        self.model = model
         self.route = route
-        self.stream = stream
-        self.request_body = request_body
         self.client = client
         self.client_request_id = client_request_id
+        self.start = start
         self.id = uuid.uuid4().hex
         self.timestamp = time.time()
-        self._start = start
+        self.requested = ""  # the endpoint name the client asked for, before it is known to exist
+        self.endpoint: EndpointConfig | None = None
+        self.stream = False
+        self.request_body: dict[str, Any] | None = None
         self._ttft: float | None = None
         self._done = False
 
+    def bind(self, endpoint: EndpointConfig) -> None:
+        self.endpoint = endpoint
+
     def first_token(self) -> None:
         if self._ttft is None:
-            self._ttft = (time.perf_counter() - self._start) * 1000
+            self._ttft = (time.perf_counter() - self.start) * 1000
 
     def finish(
         self,
@@ -67,10 +67,13 @@ class CallRecorder:
         if self._done:
             return
         self._done = True
-        elapsed = time.perf_counter() - self._start
+        elapsed = time.perf_counter() - self.start
         status_class = metrics.status_class(status)
-        metrics.REQUESTS.labels(self.endpoint, self.route, status_class).inc()
-        metrics.REQUEST_DURATION.labels(self.endpoint, self.route, status_class).observe(elapsed)
+        ep = self.endpoint
+        # Metric labels only ever carry configured names, never what a client made up.
+        label = ep.name if ep is not None else "(unknown)"
+        metrics.REQUESTS.labels(label, self.route, status_class).inc()
+        metrics.REQUEST_DURATION.labels(label, self.route, status_class).observe(elapsed)
         error_dict = None
         if isinstance(error, GatewayError):
             error_dict = {"type": error.error_type, "message": error.message, "code": error.code}
@@ -82,10 +85,10 @@ class CallRecorder:
             TraceRecord(
                 id=self.id,
                 timestamp=self.timestamp,
-                endpoint=self.endpoint,
-                endpoint_type=self.endpoint_type,
-                provider=self.provider,
-                model=self.model,
+                endpoint=ep.name if ep is not None else self.requested[:200],
+                endpoint_type=ep.endpoint_type if ep is not None else "",
+                provider=ep.model.provider if ep is not None else "",
+                model=(ep.model.name or "") if ep is not None else "",
                 route=self.route,
                 stream=self.stream,
                 status=status,

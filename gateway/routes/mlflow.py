@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import InvalidRequest
-from gateway.proxy import proxy, read_json, validate
+from gateway.proxy import handle
 from gateway.responses import ORJSONResponse
 from gateway.router import Endpoint
 
@@ -81,21 +81,22 @@ async def get_route(request: Request) -> Response:
     return ORJSONResponse(legacy_route_object(request.app.state.router.get(request.path_params["name"])))
 
 
-async def _invoke(request: Request, route: str) -> Response:
-    endpoint = request.app.state.router.get(request.path_params["name"])
-    body = await read_json(request, request.app.state.max_body_bytes)
-    if "model" in body:
-        raise InvalidRequest(MODEL_FIELD_MESSAGE, param="model")
-    validate(endpoint.config.endpoint_type, body)
-    return await proxy(request, endpoint, body, route)
-
-
 async def invocations(request: Request) -> Response:
-    return await _invoke(request, "/endpoints/{name}/invocations")
+    return await handle(
+        request,
+        "/endpoints/{name}/invocations",
+        endpoint_name=request.path_params["name"],
+        refuse_model=MODEL_FIELD_MESSAGE,
+    )
 
 
 async def gateway_invocations(request: Request) -> Response:
-    return await _invoke(request, "/gateway/{name}/invocations")
+    return await handle(
+        request,
+        "/gateway/{name}/invocations",
+        endpoint_name=request.path_params["name"],
+        refuse_model=MODEL_FIELD_MESSAGE,
+    )
 
 
 routes = [

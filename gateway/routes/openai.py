@@ -6,32 +6,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import InvalidRequest
 from gateway.providers.base import CHAT, COMPLETIONS, EMBEDDINGS
-from gateway.proxy import proxy, read_json, validate
+from gateway.proxy import handle
 from gateway.responses import ORJSONResponse
 
 
-async def _handle(request: Request, endpoint_type: str, route: str) -> Response:
-    body = await read_json(request, request.app.state.max_body_bytes)
-    name = body.get("model")
-    if not isinstance(name, str) or not name:
-        raise InvalidRequest("model: field required (the name of a gateway endpoint)", param="model")
-    endpoint = request.app.state.router.get(name, endpoint_type)
-    validate(endpoint_type, body)
-    return await proxy(request, endpoint, body, route)
-
-
 async def chat_completions(request: Request) -> Response:
-    return await _handle(request, CHAT, "/v1/chat/completions")
+    return await handle(request, "/v1/chat/completions", endpoint_type=CHAT)
 
 
 async def completions(request: Request) -> Response:
-    return await _handle(request, COMPLETIONS, "/v1/completions")
+    return await handle(request, "/v1/completions", endpoint_type=COMPLETIONS)
 
 
 async def embeddings(request: Request) -> Response:
-    return await _handle(request, EMBEDDINGS, "/v1/embeddings")
+    return await handle(request, "/v1/embeddings", endpoint_type=EMBEDDINGS)
 
 
 async def list_models(request: Request) -> Response:

@@ -176,3 +176,23 @@ async def test_secrets_never_reach_responses_or_metrics(app_client, respx_mock, 
     seen.append(caplog.text)
     for text in seen:
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
+
+
+async def test_refused_calls_are_recorded_and_counted_too(app_client, memory_sink):
+    await app_client.post("/v1/chat/completions", json={**CHAT, "temperature": 9})
+    await app_client.post("/v1/chat/completions", json={**CHAT, "model": "made-up-name"})
+    await app_client.post("/endpoints/chat/invocations", json={"model": "x", "messages": []})
+    await flushed(app_client)
+    bad, unknown, mlflow = memory_sink.records
+    assert (bad.endpoint, bad.provider, bad.status, bad.error["type"]) == (
+        "chat",
+        "openai",
+        400,
+        "invalid_request_error",
+    )
+    assert bad.request["temperature"] == 9
+    assert (unknown.endpoint, unknown.provider, unknown.status) == ("made-up-name", "", 404)
+    assert (mlflow.endpoint, mlflow.status, mlflow.route) == ("chat", 422, "/endpoints/{name}/invocations")
+    metrics = (await app_client.get("/metrics")).text
+    assert 'endpoint="(unknown)",route="/v1/chat/completions",status_class="4xx"' in metrics
+    assert "made-up-name" not in metrics, "client-chosen names never become label values"
