@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from tracking.config import Capture, TrackingSettings
 from tracking.records import TraceRecord
 
@@ -28,6 +30,25 @@ CREDENTIAL_PATTERNS: tuple[str, ...] = (
     r"\bAIza[0-9A-Za-z_\-]{30,}",  # Google API keys
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
     r"\b(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}",
+)
+_CREDENTIAL_HINTS = ("sk-", "AIza", "AKIA", "ASIA")  # with "bearer", the start of every pattern above
+# Lowercase literals that every credential pattern and credential key contains.
+_SCRUB_HINTS = re.compile(
+    b"|".join(
+        re.escape(h)
+        for h in (
+            *(h.lower().encode() for h in _CREDENTIAL_HINTS),
+            b"bearer",
+            b"authorization",
+            b"api-key",
+            b"api_key",
+            b"apikey",
+            b"password",
+            b"secret",
+            b"access_token",
+            b"refresh_token",
+        )
+    )
 )
 
 # Metadata mode keeps the shape of a call (params, ids, usage, finish reasons) but not its text.
@@ -64,15 +85,18 @@ class ContentPolicy:
         self.endpoints = dict(endpoints or {})
         # One alternation means one scan per string, however many rules there are; a rule with
         # global flags such as a leading (?i) cannot sit inside a group, so it is scanned alone.
+        self._credentials = re.compile("|".join(f"(?:{p})" for p in CREDENTIAL_PATTERNS))
         combined: list[str] = []
-        self._patterns: list[re.Pattern[str]] = []
-        for pattern in (*CREDENTIAL_PATTERNS, *redact):
+        self._user_patterns: list[re.Pattern[str]] = []
+        for pattern in redact:
             try:
                 re.compile(f"(?:{pattern})")
                 combined.append(f"(?:{pattern})")
             except re.error:
-                self._patterns.append(re.compile(pattern))
-        self._patterns.insert(0, re.compile("|".join(combined)))
+                self._user_patterns.append(re.compile(pattern))
+        if combined:
+            self._user_patterns.insert(0, re.compile("|".join(combined)))
+        self._key_is_credential: dict[str, bool] = {}
 
     @classmethod
     def from_settings(cls, settings: TrackingSettings) -> ContentPolicy:
@@ -87,27 +111,63 @@ class ContentPolicy:
         if self.capture_for(record.endpoint) == "metadata":
             request = None if request is None else metadata_request(request)
             response = None if response is None else metadata_response(response)
-        return dataclasses.replace(
-            record,
-            request=self.scrub(request),
-            response=self.scrub(response),
-            error=self.scrub(record.error),
-        )
+        request, response, error = self._clean(request), self._clean(response), self._clean(record.error)
+        if request is record.request and response is record.response and error is record.error:
+            return record  # nothing to hide: skip the copy
+        return dataclasses.replace(record, request=request, response=response, error=error)
+
+    def _clean(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None or not self._may_need_scrub(value):
+            return value
+        scrubbed: dict[str, Any] = self.scrub(value)
+        return scrubbed
+
+    def _may_need_scrub(self, value: Any) -> bool:
+        """A cheap, conservative test: False only when `scrub` would certainly change nothing.
+
+        Walking a record in Python costs ~40 us; serialising it with orjson and searching the
+        text for the literals every credential rule and key starts with costs a few. The literals
+        hold no character JSON escapes, so a string that holds one shows it in the JSON text.
+        """
+        if self._user_patterns:
+            return True  # arbitrary regexes cannot be pre-tested on JSON text
+        try:
+            text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).lower()
+        except TypeError:
+            return True
+        return _SCRUB_HINTS.search(text) is not None
 
     def __call__(self, record: TraceRecord) -> TraceRecord:
         return self.apply(record)
 
     def scrub(self, value: Any) -> Any:
         """A copy of a JSON value with credential keys and matching text replaced by [REDACTED]."""
-        if isinstance(value, str):
-            for pattern in self._patterns:
-                value = pattern.sub(REDACTED, value)
-            return value
+        # Hot path (every record, on the event loop): exact type checks and cached key verdicts.
+        if type(value) is str:
+            return self._scrub_text(value)
         if isinstance(value, Mapping):
-            return {
-                k: REDACTED if isinstance(k, str) and _CREDENTIAL_KEY.match(k) else self.scrub(v)
-                for k, v in value.items()
-            }
+            return {k: REDACTED if self._is_credential_key(k) else self.scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.scrub(v) for v in value]
+        if isinstance(value, str):
+            return self._scrub_text(value)
         return value
+
+    def _scrub_text(self, text: str) -> str:
+        # Each credential pattern starts with one of these literals; a substring test in C skips
+        # the regex for the strings that cannot match, which is nearly all of them.
+        if any(hint in text for hint in _CREDENTIAL_HINTS) or "bearer" in text.lower():
+            text = self._credentials.sub(REDACTED, text)
+        for pattern in self._user_patterns:
+            text = pattern.sub(REDACTED, text)
+        return text
+
+    def _is_credential_key(self, key: Any) -> bool:
+        if not isinstance(key, str):
+            return False
+        verdict = self._key_is_credential.get(key)
+        if verdict is None:
+            verdict = _CREDENTIAL_KEY.match(key) is not None
+            if len(self._key_is_credential) < 10_000:  # bounded: keys can be user-controlled
+                self._key_is_credential[key] = verdict
+        return verdict

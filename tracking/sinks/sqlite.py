@@ -44,7 +44,13 @@ class SQLiteSink:
         if self._conn is None:
             if self.path != ":memory:":
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(str(Path(self.path).expanduser()) if self.path != ":memory:" else self.path)
+            conn = connect(str(Path(self.path).expanduser()) if self.path != ":memory:" else self.path)
+            # Random ids land all over the primary-key index: a 64 MB page cache keeps it hot, and
+            # checkpointing every ~40 MB of WAL instead of 4 MB halves the rewrite work
+            # (bench/tracking_sqlite.py: ~20k -> ~35k records/s on a 2-core machine).
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA wal_autocheckpoint=10000")
+            self._conn = conn
         return self._conn
 
     def _write_sync(self, records: Sequence[TraceRecord]) -> None:

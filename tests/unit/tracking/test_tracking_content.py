@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tracking.config import TrackingSettings
 from tracking.content import REDACTED, ContentPolicy
 
@@ -57,3 +59,23 @@ def test_per_endpoint_capture_from_settings(make_record):
     policy = ContentPolicy.from_settings(settings)
     assert "messages" in policy.apply(make_record(endpoint="chat")).request
     assert "messages" not in policy.apply(make_record(endpoint="private")).request
+
+
+def test_a_record_with_nothing_to_hide_is_passed_through_uncopied(make_record):
+    record = make_record()
+    assert ContentPolicy().apply(record) is record
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"headers": {"X-API-KEY": "k"}},
+        {"nested": [{"Client_Secret": "k"}]},
+        {"messages": [{"content": "BEARER abcdefghijkl"}]},
+        {"messages": [{"content": "AKIAABCDEFGHIJKLMNOP"}]},
+        {"messages": [{"content": "key AIzaSyA-abcdefghijklmnopqrstuvwxyz0123"}]},
+    ],
+)
+def test_the_fast_precheck_never_skips_a_credential(make_record, request_body):
+    out = ContentPolicy().apply(make_record(request=request_body))
+    assert REDACTED in str(out.request)
