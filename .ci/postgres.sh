@@ -17,10 +17,11 @@ _pg_main() {
     local db="tracking_test"
     local dsn="postgresql://postgres@127.0.0.1:${port}/${db}"
     local bindir user
+    local PATH="$PATH:/usr/sbin:/sbin"  # runuser and useradd live there; restored on return
 
     _pg_bindir() {
         local found
-        found="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+        found="$( (ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true) | sort -V | tail -n 1)"
         if [ -z "$found" ] && command -v pg_ctl >/dev/null 2>&1; then
             found="$(dirname "$(readlink -f "$(command -v pg_ctl)")")"
         fi
