@@ -3,14 +3,16 @@
 It records every request it receives (so tests can assert what the gateway sent) and misbehaves
 on demand: a `MOCK:<behaviour>` marker anywhere in the request body picks the behaviour.
 
-    MOCK:error500    500 with an OpenAI error body
+    MOCK:error500    500 with an OpenAI error body (echoing the key it received)
     MOCK:error401    401 whose message echoes the key it received (the gateway must clean it)
     MOCK:error429    429 with Retry-After: 7
     MOCK:garbage     200 with an HTML body
+    MOCK:malformed   200 with JSON that is not a chat/completions/messages answer
     MOCK:hang        sleeps 5 s before answering (pair with an endpoint `timeout: {total: 1}`)
     MOCK:slowN       streams N chunks (logged by prompt in `streams`), one every 100 ms (default 30)
     MOCK:cut         streams two chunks, then drops the connection
-    MOCK:streamerror streams one chunk, then an in-band `data: {"error": ...}` event
+    MOCK:stall       streams one chunk, then goes silent for 5 s
+    MOCK:streamerror streams one chunk, then an in-band error event (OpenAI's and Anthropic's shapes)
     MOCK:tool        Anthropic answers with a tool_use block (when the request has tools)
 """
 
@@ -135,7 +137,8 @@ class MockUpstream:
 
     async def _misbehave(self, behaviour: str | None, key: str) -> Response | None:
         if behaviour == "error500":
-            return JSONResponse({"error": {"message": "The server had an error", "type": "server_error"}}, 500)
+            message = f"The server had an error while processing your request with key {key}"
+            return JSONResponse({"error": {"message": message, "type": "server_error"}}, 500)
         if behaviour == "error401":
             # Real providers echo (part of) the key they got; the gateway must not pass it on.
             message = f"Incorrect API key provided: {key}. You can find your API key at the dashboard."
@@ -146,6 +149,8 @@ class MockUpstream:
             return JSONResponse(body, 429, headers={"Retry-After": "7"})
         if behaviour == "garbage":
             return Response("<html><body>502 Bad Gateway (nginx)</body></html>", 200, media_type="text/html")
+        if behaviour == "malformed":
+            return JSONResponse({"result": "this is not the shape you are looking for"})
         if behaviour == "hang":
             await asyncio.sleep(5)
             return JSONResponse({"error": {"message": "too late"}}, 500)
@@ -231,6 +236,9 @@ class MockUpstream:
             yield chunk({"content": "partial "})
             yield b'data: {"error": {"message": "The model is overloaded", "type": "server_error"}}\n\n'
             return
+        if behaviour == "stall":
+            yield chunk({"content": "partial "})
+            await asyncio.sleep(5)
         for word in _pieces(reply):
             yield chunk({"content": word})
         yield chunk({}, "stop")
@@ -352,6 +360,9 @@ class MockUpstream:
                     if behaviour == "cut":
                         await asyncio.sleep(0.05)
                         raise ConnectionAbortedError("mock upstream drops the connection mid-stream")
+                    if behaviour == "streamerror":
+                        yield event("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})
+                        return
             else:
                 start = {**block, "input": {}}
                 yield event("content_block_start", {"index": index, "content_block": start})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -11,6 +12,8 @@ import pytest
 
 from tests.integration.e2e.conftest import UNSET_VAR
 from tests.integration.e2e.e2e_upstream import ANTHROPIC_KEY, OPENAI_KEY, MockUpstream
+
+TIMEOUT = re.compile(r"timed out|timeout")  # the message names the cause
 
 
 def chat(prompt: str, model: str = "chat", **extra: object) -> dict:
@@ -257,7 +260,7 @@ def test_upstream_hang_is_504_after_the_total_timeout(http: httpx.Client, stream
     elapsed = time.monotonic() - start
 
     assert response.status_code == 504
-    assert "timed out" in error_of(response)["message"]
+    assert TIMEOUT.search(error_of(response)["message"])
     assert 0.9 <= elapsed < 3.0
 
 
@@ -330,3 +333,102 @@ def test_sdk_raises_on_an_in_band_error(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError, match="overloaded"):
         for _ in stream:
             pass
+
+
+def test_anthropic_error_event_mid_stream_arrives_in_band(http: httpx.Client) -> None:
+    with http.stream("POST", "/v1/chat/completions", json=chat("MOCK:streamerror", "claude", stream=True)) as response:
+        assert response.status_code == 200
+        events = sse_events(response)
+
+    error = _assert_ends_with_inband_error(events)
+    assert "Overloaded" in error["message"]
+
+
+def test_upstream_stalling_mid_stream_times_out_in_band(http: httpx.Client) -> None:
+    start = time.monotonic()
+    with http.stream("POST", "/v1/chat/completions", json=chat("MOCK:stall", "impatient", stream=True)) as response:
+        assert response.status_code == 200
+        events = sse_events(response)
+    elapsed = time.monotonic() - start
+
+    error = _assert_ends_with_inband_error(events)
+    assert error["type"] == "timeout_error"
+    assert TIMEOUT.search(error["message"])
+    assert elapsed < 3.0
+
+
+# ---- errors before the first byte of a stream keep their status -------------------------------------
+
+
+@pytest.mark.parametrize("model", ["chat", "claude"])
+def test_upstream_401_on_a_stream_is_a_401_not_a_200(http: httpx.Client, model: str) -> None:
+    response = http.post("/v1/chat/completions", json=chat("MOCK:error401", model, stream=True))
+
+    assert response.status_code == 401
+    assert "[REDACTED]" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize("model", ["chat", "claude"])
+def test_upstream_429_on_a_stream_keeps_retry_after(http: httpx.Client, model: str) -> None:
+    response = http.post("/v1/chat/completions", json=chat("MOCK:error429", model, stream=True))
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+
+
+def test_missing_credential_on_a_stream_is_503(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", json=chat("hi", "nokey", stream=True))
+
+    assert response.status_code == 503
+    assert UNSET_VAR in error_of(response)["message"]
+
+
+# ---- more garbage and more routes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", chat("MOCK:malformed")),
+        ("/v1/chat/completions", chat("MOCK:malformed", "claude")),
+        ("/v1/completions", {"model": "completions", "prompt": "MOCK:malformed"}),
+        ("/v1/embeddings", {"model": "embeddings", "input": "MOCK:malformed"}),
+    ],
+)
+def test_upstream_malformed_json_is_502(http: httpx.Client, path: str, body: dict) -> None:
+    response = http.post(path, json=body)
+
+    assert response.status_code == 502
+    assert "malformed" in error_of(response)["message"]
+
+
+def test_upstream_500_echoing_the_key_is_cleaned(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", json=chat("MOCK:error500"))
+
+    assert response.status_code == 502
+    assert "[REDACTED]" in error_of(response)["message"]
+    assert OPENAI_KEY not in response.text
+
+
+def test_streaming_embeddings_is_400(http: httpx.Client) -> None:
+    response = http.post("/v1/embeddings", json={"model": "embeddings", "input": "x", "stream": True})
+
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "stream"
+
+
+def test_body_over_the_limit_on_mlflow_route_is_413_with_detail(http: httpx.Client) -> None:
+    body = {"messages": [{"role": "user", "content": "x" * 70_000}]}
+    response = http.post("/gateway/chat/invocations", json=body)
+
+    assert response.status_code == 413
+    assert "65536" in response.json()["detail"]
+
+
+def test_upstream_timeout_on_mlflow_route_is_504_with_detail(http: httpx.Client) -> None:
+    response = http.post(
+        "/endpoints/impatient/invocations", json={"messages": [{"role": "user", "content": "MOCK:hang"}]}
+    )
+
+    assert response.status_code == 504
+    assert TIMEOUT.search(response.json()["detail"])
