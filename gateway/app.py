@@ -20,6 +20,7 @@ from gateway import __version__, metrics
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, client_status
 from gateway.openapi import openapi_schema
+from gateway.reload import ConfigReloader
 from gateway.responses import ORJSONResponse
 from gateway.router import EndpointRouter
 from gateway.routes import mlflow as mlflow_routes, openai as openai_routes
@@ -85,15 +86,36 @@ async def health(request: Request) -> Response:
         for name, ep in router.endpoints.items()
     }
     writer: BatchingWriter = request.app.state.writer
+    reloader: ConfigReloader | None = request.app.state.reloader
     return ORJSONResponse(
         {
             "status": "OK",
             "version": __version__,
             "config_version": router.version,
             "endpoints": endpoints,
+            "routes": {name: [d.name for d in split.destinations] for name, split in router.routes.items()},
+            "last_reload": reloader.last if reloader is not None else None,
             "tracking": {"queued": writer.qsize(), "dropped": writer.dropped},
         }
     )
+
+
+async def admin_reload(request: Request) -> Response:
+    reloader: ConfigReloader | None = request.app.state.reloader
+    if reloader is None:
+        return ORJSONResponse(
+            {
+                "error": {
+                    "message": "this gateway was not started from a config file",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "no_config_file",
+                }
+            },
+            status_code=409,
+        )
+    outcome = await reloader.reload("admin")
+    return ORJSONResponse(outcome.to_dict(), status_code=422 if outcome.result == "rejected" else 200)
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -131,9 +153,15 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
         for name, reason in config.unavailable.items():
             logger.warning("endpoint %r is unavailable: %s", name, reason)
         await app.state.writer.start()
+        reloader = app.state.reloader = None
+        if config.source is not None:
+            reloader = app.state.reloader = ConfigReloader(app, config.source, strict=config.strict)
+            await reloader.start(watch=config.gateway.reload.watch, debounce_ms=config.gateway.reload.debounce_ms)
         try:
             yield
         finally:
+            if reloader is not None:
+                await reloader.aclose()
             await app.state.writer.aclose()
             await app.state.router.aclose()
             await client.aclose()
@@ -142,6 +170,7 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
         *openai_routes.routes,
         *mlflow_routes.routes,
         Route("/health", health, methods=["GET"]),
+        Route("/admin/reload", admin_reload, methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

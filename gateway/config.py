@@ -56,7 +56,27 @@ class ModelConfig(_Model):
 class Timeouts(BaseModel):
     model_config = ConfigDict(extra="forbid")
     connect: float = Field(10.0, gt=0)
-    total: float = Field(600.0, gt=0)
+    total: float = Field(600.0, gt=0)  # a whole non-streamed call, or a stream's wait for its first chunk
+    stream_idle: float | None = Field(None, gt=0)  # longest gap between stream chunks; default: total
+
+    @property
+    def idle(self) -> float:
+        return self.stream_idle if self.stream_idle is not None else self.total
+
+
+class RetryPolicy(BaseModel):
+    """Retries on connection errors, timeouts, 429 and 5xx; never on other 4xx."""
+
+    model_config = ConfigDict(extra="forbid")
+    attempts: int = Field(0, ge=0, le=10)  # extra attempts after the first; 0 = off
+    backoff: float = Field(0.5, ge=0)  # first delay in seconds, doubled each attempt, with full jitter
+    max_backoff: float = Field(10.0, ge=0)  # a longer Retry-After is not waited for: the error is returned
+
+
+class CircuitBreaker(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    failures: int = Field(5, ge=1)  # consecutive failures that open the circuit
+    cooldown: float = Field(30.0, gt=0)  # seconds the endpoint is skipped before one trial call
 
 
 class EndpointConfig(_Model):
@@ -65,6 +85,9 @@ class EndpointConfig(_Model):
     model: ModelConfig
     limit: Limit | None = None
     timeout: Timeouts = Field(default_factory=Timeouts)
+    retries: RetryPolicy = Field(default_factory=RetryPolicy)
+    fallbacks: list[str] = Field(default_factory=list)
+    circuit_breaker: CircuitBreaker | None = None
 
     @pydantic.field_validator("name")
     @classmethod
@@ -78,6 +101,40 @@ class EndpointConfig(_Model):
     def _seconds(cls, value: Any) -> Any:
         return {"total": value} if isinstance(value, int | float) else value
 
+    @pydantic.field_validator("retries", mode="before")
+    @classmethod
+    def _attempts(cls, value: Any) -> Any:
+        return {"attempts": value} if isinstance(value, int) else value
+
+
+class RouteDestination(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    traffic_percentage: int = Field(ge=0, le=100)
+
+
+class TrafficRoute(BaseModel):
+    """MLflow 3's traffic-split route: a name that sends each call to one of several endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    task_type: EndpointType
+    destinations: list[RouteDestination] = Field(min_length=1)
+    routing_strategy: Literal["TRAFFIC_SPLIT"] = "TRAFFIC_SPLIT"
+
+    @pydantic.model_validator(mode="after")
+    def _sums_to_100(self) -> TrafficRoute:
+        total = sum(d.traffic_percentage for d in self.destinations)
+        if total != 100:
+            raise ValueError(f"destinations: traffic_percentage must sum to 100 (got {total})")
+        return self
+
+
+class ReloadSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    watch: bool = True  # reload when the config file changes
+    debounce_ms: int = Field(200, ge=0)
+
 
 class GatewaySettings(BaseModel):
     """Our top-level additions (all optional)."""
@@ -86,6 +143,7 @@ class GatewaySettings(BaseModel):
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     # Upstream client: aiohttp (fast under concurrency) or httpx (lets respx mock upstreams in tests).
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    reload: ReloadSettings = Field(default_factory=ReloadSettings)
 
 
 class GatewayConfig(BaseModel):
@@ -93,10 +151,12 @@ class GatewayConfig(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     endpoints: list[EndpointConfig]
+    routes: list[TrafficRoute] = Field(default_factory=list)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     tracking: dict[str, Any] = Field(default_factory=dict)
     version: str = ""
-    source: str | None = None
+    source: str | None = None  # the file it was loaded from (what a reload re-reads)
+    strict: bool = False
     warnings: list[str] = Field(default_factory=list)
     # endpoint name -> provider config (validated, secrets resolved); absent when unavailable
     provider_configs: dict[str, BaseModel] = Field(default_factory=dict)
@@ -156,6 +216,8 @@ def _format_validation(exc: pydantic.ValidationError, prefix: str) -> str:
     for err in exc.errors(include_url=False):
         loc = prefix
         for part in err["loc"]:
+            if part in ("function-after", "function-before") or str(part).startswith("function-"):
+                continue
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
         msg = "field required" if err["type"] == "missing" else err["msg"]
         lines.append(f"{loc}: {msg}")
@@ -167,19 +229,24 @@ def _normalise_top_level(raw: Any, warnings: list[str]) -> dict[str, Any]:
         raise ConfigError("(top level): expected a mapping with an 'endpoints' list")
     data = dict(raw)
     if "routes" in data:
+        # Two meanings: MLflow 3's traffic-split routes (with `destinations`), or MLflow 2's legacy
+        # name for endpoints (with `route_type`). Each entry says which it is.
         routes = data.pop("routes") or []
-        if any(isinstance(r, dict) and "destinations" in r for r in routes):
-            raise ConfigError(
-                "routes: traffic-split routes (MLflow 3 'destinations') are not supported yet; "
-                "declare each destination as an endpoint"
+        if not isinstance(routes, list):
+            raise ConfigError("routes: expected a list")
+        legacy = [r for r in routes if not (isinstance(r, dict) and "destinations" in r)]
+        data["routes"] = [r for r in routes if isinstance(r, dict) and "destinations" in r]
+        if legacy:
+            warnings.append(
+                "routes: the legacy 'routes'/'route_type' keys are deprecated; use 'endpoints'/'endpoint_type'"
             )
-        warnings.append("routes: the legacy 'routes'/'route_type' keys are deprecated; use 'endpoints'/'endpoint_type'")
-        data["endpoints"] = list(data.get("endpoints") or []) + list(routes)
+            data["endpoints"] = list(data.get("endpoints") or []) + legacy
     if "endpoints" not in data:
         raise ConfigError("endpoints: field required")
     if data["endpoints"] is None:
         data["endpoints"] = []
-    known = set(GatewayConfig.model_fields) - {"version", "source", "warnings", "provider_configs", "unavailable"}
+    internal = {"version", "source", "strict", "warnings", "provider_configs", "unavailable"}
+    known = set(GatewayConfig.model_fields) - internal
     for key in list(data):
         if key not in known:
             warnings.append(f"{key}: unknown key, ignored")
@@ -228,6 +295,33 @@ def _resolve_providers(config: GatewayConfig, *, strict: bool) -> None:
             _warn_extra(cfg, f"{path}.config", config.warnings)
 
 
+def _check_references(config: GatewayConfig, index: dict[str, int]) -> None:
+    """Fallbacks and traffic-split destinations must name endpoints of the same type."""
+    by_name = {ep.name: ep for ep in config.endpoints}
+    for i, ep in enumerate(config.endpoints):
+        for j, name in enumerate(ep.fallbacks):
+            target = by_name.get(name)
+            where = f"endpoints[{i}].fallbacks[{j}]"
+            if target is None:
+                raise ConfigError(f"{where}: unknown endpoint {name!r}")
+            if name == ep.name:
+                raise ConfigError(f"{where}: an endpoint cannot fall back to itself")
+            if target.endpoint_type != ep.endpoint_type:
+                raise ConfigError(f"{where}: {name!r} is {target.endpoint_type}, not {ep.endpoint_type}")
+    route_names: set[str] = set()
+    for i, route in enumerate(config.routes):
+        if route.name in index or route.name in route_names:
+            raise ConfigError(f"routes[{i}].name: {route.name!r} is already the name of an endpoint or route")
+        route_names.add(route.name)
+        for j, dest in enumerate(route.destinations):
+            target = by_name.get(dest.name)
+            where = f"routes[{i}].destinations[{j}].name"
+            if target is None:
+                raise ConfigError(f"{where}: unknown endpoint {dest.name!r}")
+            if target.endpoint_type != route.task_type:
+                raise ConfigError(f"{where}: {dest.name!r} is {target.endpoint_type}, not {route.task_type}")
+
+
 def _check_tracking(config: GatewayConfig) -> None:
     try:
         config.tracking_settings()
@@ -253,9 +347,11 @@ def parse_config(raw: Any, *, source: str | None = None, strict: bool = False, t
             )
         seen[ep.name] = i
         _warn_extra(ep, f"endpoints[{i}]", warnings)
+    _check_references(config, seen)
     _check_tracking(config)
     config.warnings = warnings
     config.source = source
+    config.strict = strict
     config.version = hashlib.sha256(text.encode()).hexdigest()[:12] if text else "inline"
     _resolve_providers(config, strict=strict)
     return config

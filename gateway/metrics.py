@@ -30,6 +30,13 @@ CONFIG_INFO = Gauge(
     "gateway_config_info", "The loaded config's version (value is always 1).", ["version"], registry=REGISTRY
 )
 
+CONFIG_RELOADS = Counter(
+    "gateway_config_reloads",
+    "Config reload attempts by result (reloaded, unchanged, rejected).",
+    ["result"],
+    registry=REGISTRY,
+)
+
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -13,8 +14,17 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, client_status, invalid_request_from
-from gateway.providers.base import StreamChunk, StreamState
+from gateway import routing
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    PayloadTooLarge,
+    UpstreamTimeout,
+    client_status,
+    invalid_request_from,
+)
+from gateway.providers.base import Provider, StreamChunk, StreamState
+from gateway.router import Endpoint
 from gateway.schemas import REQUEST_MODELS
 from gateway.streaming import DONE, encode_sse, encode_sse_error
 from gateway.tap import CallRecorder, StreamAssembler
@@ -71,6 +81,7 @@ async def handle(
         refuse_model: when set, a `model` field in the body is refused with this message (MLflow).
     """
     state = request.app.state
+    router = state.router  # this call keeps the router it started with, whatever a reload swaps in
     recorder = CallRecorder(
         state.writer,
         route=route,
@@ -81,7 +92,7 @@ async def handle(
     try:
         if endpoint_name is not None:
             recorder.requested = endpoint_name
-            endpoint = state.router.get(endpoint_name, endpoint_type)
+            endpoint = router.get(endpoint_name, endpoint_type)
             recorder.bind(endpoint.config)
         body = await read_json(request, state.max_body_bytes)
         recorder.request_body = body
@@ -91,39 +102,60 @@ async def handle(
             if not isinstance(name, str) or not name:
                 raise InvalidRequest("model: field required (the name of a gateway endpoint)", param="model")
             recorder.requested = name
-            endpoint = state.router.get(name, endpoint_type)
+            endpoint = router.get(name, endpoint_type)
             recorder.bind(endpoint.config)
         elif refuse_model is not None and "model" in body:
             raise InvalidRequest(refuse_model, param="model")
         validate(endpoint.config.endpoint_type, body)
-        provider = endpoint.ready()
+        endpoint_type = endpoint.config.endpoint_type
         if recorder.stream:
-            return await _stream(provider, endpoint.config.endpoint_type, body, recorder)
-        result = await provider.invoke(endpoint.config.endpoint_type, body)
+            opened = await routing.call(router, endpoint, functools.partial(_open_stream, endpoint_type, body))
+            recorder.served_by(opened.endpoint, opened.attempts)
+            recorder.first_token()
+            chunks, first = opened.value
+            wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(
+                _relay(first, chunks, recorder, wants_usage),
+                media_type="text/event-stream",
+                headers={**SSE_HEADERS, **_served_headers(opened)},
+            )
+        outcome = await routing.call(router, endpoint, lambda provider, _: provider.invoke(endpoint_type, body))
+        recorder.served_by(outcome.endpoint, outcome.attempts)
     except GatewayError as exc:
         recorder.finish(client_status(exc, mlflow=refuse_model is not None), error=exc)
         raise
     except BaseException as exc:
         recorder.finish(499 if isinstance(exc, asyncio.CancelledError) else 500, error=exc)
         raise
+    result = outcome.value
     recorder.finish(200, response=result.data)
     content = result.raw if result.raw is not None else orjson.dumps(result.data)
-    return Response(content, media_type=JSON)
+    return Response(content, media_type=JSON, headers=_served_headers(outcome))
 
 
-async def _stream(provider: Any, endpoint_type: str, body: dict[str, Any], recorder: CallRecorder) -> Response:
-    state = StreamState()
-    chunks = provider.stream(endpoint_type, body, state)
-    # Pull the first chunk before answering, so failures before any byte get a real status code.
+def _served_headers(outcome: routing.Outcome[Any]) -> dict[str, str]:
+    headers = {"x-gateway-endpoint": outcome.endpoint.name}
+    if outcome.attempts > 1:
+        headers["x-gateway-attempts"] = str(outcome.attempts)
+    return headers
+
+
+async def _open_stream(
+    endpoint_type: str, body: dict[str, Any], provider: Provider, endpoint: Endpoint
+) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
+    """Start the stream and pull its first chunk, so failures before any byte can be retried or
+    answered with a real status code."""
+    chunks = provider.stream(endpoint_type, body, StreamState())
     try:
-        first = await chunks.__anext__()
+        async with asyncio.timeout(endpoint.config.timeout.total):
+            first = await chunks.__anext__()
     except StopAsyncIteration:
         first = None
-    recorder.first_token()
-    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    return StreamingResponse(
-        _relay(first, chunks, recorder, wants_usage), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"endpoint {endpoint.name!r}: no first chunk within the timeout", code="upstream_timeout"
+        ) from None
+    return chunks, first
 
 
 async def _relay(

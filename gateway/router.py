@@ -1,16 +1,50 @@
-"""EndpointRouter: endpoint name -> (config, provider, limiter). Built whole from a config."""
+"""EndpointRouter: a name -> an Endpoint (config, provider, limiter, breaker). Built whole from a config.
+
+A reload builds a new router and swaps one reference; calls in flight keep the router they
+started with. Limiter and breaker state carry over for endpoints whose settings did not change.
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
-from gateway.config import EndpointConfig, GatewayConfig
+from gateway.config import CircuitBreaker, EndpointConfig, GatewayConfig, TrafficRoute
 from gateway.errors import EndpointNotFound, EndpointUnavailable
 from gateway.providers import get_provider_class
 from gateway.providers.base import Provider
 from gateway.ratelimit import SlidingWindowLimiter
 from gateway.upstream import UpstreamClient
+
+
+class Breaker:
+    """Opens after `failures` consecutive failures; after `cooldown` s lets one trial call through."""
+
+    __slots__ = ("settings", "consecutive", "open_until")
+
+    def __init__(self, settings: CircuitBreaker) -> None:
+        self.settings = settings
+        self.consecutive = 0
+        self.open_until = 0.0
+
+    def check(self, endpoint: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if now < self.open_until:
+            raise EndpointUnavailable(
+                f"endpoint {endpoint!r} is skipped after {self.consecutive} consecutive upstream failures "
+                f"(circuit open for {self.open_until - now:.0f} s more)",
+                code="circuit_open",
+            )
+
+    def record(self, ok: bool, now: float | None = None) -> None:
+        if ok:
+            self.consecutive = 0
+            return
+        self.consecutive += 1
+        if self.consecutive >= self.settings.failures:
+            # Also re-opens at once when the one trial call after a cooldown fails.
+            self.open_until = (time.monotonic() if now is None else now) + self.settings.cooldown
 
 
 @dataclass(slots=True)
@@ -19,46 +53,87 @@ class Endpoint:
     provider: Provider | None  # None when unavailable
     unavailable: str | None = None
     limiter: SlidingWindowLimiter | None = None
+    breaker: Breaker | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def ready(self) -> Provider:
+        """The provider, if this endpoint may be called now (credential set, circuit closed, within limit)."""
         if self.provider is None:
             raise EndpointUnavailable(
                 f"endpoint {self.name!r} is unavailable: {self.unavailable}", code="endpoint_unavailable"
             )
+        if self.breaker is not None:
+            self.breaker.check(self.name)
         if self.limiter is not None:
             self.limiter.acquire(self.name)
         return self.provider
+
+    def record(self, ok: bool) -> None:
+        if self.breaker is not None:
+            self.breaker.record(ok)
+
+
+@dataclass(slots=True)
+class TrafficSplit:
+    route: TrafficRoute
+    destinations: list[Endpoint]
+    weights: list[int]
+
+    def pick(self) -> Endpoint:
+        return random.choices(self.destinations, self.weights)[0]
 
 
 class EndpointRouter:
     """Replaced whole on reload, never mutated in place."""
 
-    def __init__(self, config: GatewayConfig, client: UpstreamClient) -> None:
+    def __init__(self, config: GatewayConfig, client: UpstreamClient, previous: EndpointRouter | None = None) -> None:
         self.config = config
         self.version = config.version
         self.created = time.time()
         self.endpoints: dict[str, Endpoint] = {}
         for ep in config.endpoints:
-            limiter = SlidingWindowLimiter(ep.limit.calls, ep.limit.period_seconds) if ep.limit else None
+            old = previous.endpoints.get(ep.name) if previous is not None else None
+            limiter, breaker = self._carry_over(ep, old)
             if ep.name in config.unavailable:
-                self.endpoints[ep.name] = Endpoint(ep, None, config.unavailable[ep.name], limiter)
+                self.endpoints[ep.name] = Endpoint(ep, None, config.unavailable[ep.name], limiter, breaker)
                 continue
-            cls = get_provider_class(ep.model.provider)
-            provider = cls(ep, config.provider_configs[ep.name], client)
-            self.endpoints[ep.name] = Endpoint(ep, provider, None, limiter)
+            provider = get_provider_class(ep.model.provider)(ep, config.provider_configs[ep.name], client)
+            self.endpoints[ep.name] = Endpoint(ep, provider, None, limiter, breaker)
+        self.routes: dict[str, TrafficSplit] = {
+            r.name: TrafficSplit(
+                r, [self.endpoints[d.name] for d in r.destinations], [d.traffic_percentage for d in r.destinations]
+            )
+            for r in config.routes
+        }
+
+    @staticmethod
+    def _carry_over(ep: EndpointConfig, old: Endpoint | None) -> tuple[SlidingWindowLimiter | None, Breaker | None]:
+        # A reload must not reset a rate limit or close an open circuit for an endpoint whose
+        # settings did not change; changed settings start fresh.
+        limiter = breaker = None
+        if ep.limit is not None:
+            same = old is not None and old.limiter is not None and old.config.limit == ep.limit
+            limiter = old.limiter if same else SlidingWindowLimiter(ep.limit.calls, ep.limit.period_seconds)  # type: ignore[union-attr]
+        if ep.circuit_breaker is not None:
+            same = old is not None and old.breaker is not None and old.config.circuit_breaker == ep.circuit_breaker
+            breaker = old.breaker if same else Breaker(ep.circuit_breaker)  # type: ignore[union-attr]
+        return limiter, breaker
 
     def get(self, name: str, endpoint_type: str | None = None) -> Endpoint:
+        """The endpoint called `name`, or for a traffic-split route one of its destinations."""
         endpoint = self.endpoints.get(name)
         if endpoint is None:
+            split = self.routes.get(name)
+            if split is not None:
+                endpoint = split.pick()
+        if endpoint is None:
             shown = name if len(name) <= 100 else name[:100] + "..."
+            known = ", ".join([*self.endpoints, *self.routes]) or "none"
             raise EndpointNotFound(
-                f"endpoint {shown!r} is not configured (known: {', '.join(self.endpoints) or 'none'})",
-                param="model",
-                code="endpoint_not_found",
+                f"endpoint {shown!r} is not configured (known: {known})", param="model", code="endpoint_not_found"
             )
         if endpoint_type is not None and endpoint.config.endpoint_type != endpoint_type:
             raise EndpointNotFound(
@@ -67,6 +142,9 @@ class EndpointRouter:
                 code="wrong_endpoint_type",
             )
         return endpoint
+
+    def fallbacks(self, endpoint: Endpoint) -> list[Endpoint]:
+        return [self.endpoints[name] for name in endpoint.config.fallbacks]
 
     async def aclose(self) -> None:
         for endpoint in self.endpoints.values():

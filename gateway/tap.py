@@ -22,7 +22,7 @@ class CallRecorder:
 
     __slots__ = (
         "writer", "route", "client", "client_request_id", "start", "id", "timestamp", "requested",
-        "endpoint", "endpoint_type", "provider", "model", "stream", "request_body", "_ttft", "_done",
+        "endpoint", "stream", "request_body", "retries", "fallback", "_ttft", "_done",
     )  # fmt: skip
 
     def __init__(
@@ -45,11 +45,19 @@ class CallRecorder:
         self.endpoint: EndpointConfig | None = None
         self.stream = False
         self.request_body: dict[str, Any] | None = None
+        self.retries = 0
+        self.fallback: str | None = None
         self._ttft: float | None = None
         self._done = False
 
     def bind(self, endpoint: EndpointConfig) -> None:
         self.endpoint = endpoint
+
+    def served_by(self, endpoint: Any, attempts: int) -> None:
+        """Which endpoint answered (a fallback, or a traffic-split destination) after how many calls."""
+        self.retries = max(0, attempts - 1)
+        if self.endpoint is not None and endpoint.name != self.endpoint.name:
+            self.fallback = endpoint.name
 
     def first_token(self) -> None:
         if self._ttft is None:
@@ -103,6 +111,8 @@ class CallRecorder:
                 upstream_id=response.get("id") if response else None,
                 client=self.client,
                 finish_reason=finish_reason,
+                retries=self.retries,
+                fallback=self.fallback,
             )
         )
 

@@ -114,6 +114,7 @@ class HTTPProvider:
         self.model = endpoint.model.name or ""
         self.connect_timeout = endpoint.timeout.connect
         self.total_timeout = endpoint.timeout.total
+        self.idle_timeout = endpoint.timeout.idle
         self.secrets: tuple[str, ...] = tuple(
             v.get_secret_value() for k in self.secret_fields if (v := getattr(config, k, None)) is not None
         )
@@ -194,7 +195,7 @@ class HTTPProvider:
             up.headers,
             connect_timeout=self.connect_timeout,
             # For streams the read timeout bounds the gap between chunks, not the whole stream.
-            read_timeout=self.total_timeout,
+            read_timeout=self.idle_timeout if stream else self.total_timeout,
             stream=stream,
         )
 

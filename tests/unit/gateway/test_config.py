@@ -98,7 +98,7 @@ def test_unknown_keys_are_warned_about_with_their_path():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (MLFLOW_DOCS.replace("provider: openai", "provider: opena1"), r"endpoints\[0\].model.provider: unknown provider 'opena1' \(known: anthropic, openai"),
+        (MLFLOW_DOCS.replace("provider: openai", "provider: opena1"), r"endpoints\[0\].model.provider: unknown provider 'opena1' \(known: anthropic, .*openai"),
         (MLFLOW_DOCS.replace("provider: openai", "provider: palm"), r"retired .* use gemini"),
         (MLFLOW_DOCS + MLFLOW_DOCS.replace("endpoints:\n", ""), r"endpoints\[1\].name: duplicate endpoint name 'completions'"),
         (MLFLOW_DOCS.replace("llm/v1/chat", "llm/v1/chatt"), r"endpoints\[0\].endpoint_type: "),
@@ -110,7 +110,12 @@ def test_unknown_keys_are_warned_about_with_their_path():
         (MLFLOW_DOCS.replace("endpoint_type: llm/v1/chat", "endpoint_type: llm/v1/embeddings").replace("openai", "anthropic").replace("openai_api_key", "anthropic_api_key"), r"does not serve llm/v1/embeddings"),
         ("endpoints: 5", r"endpoints: "),
         ("just a string", r"top level"),
-        ("routes:\n  - name: r\n    task_type: llm/v1/chat\n    destinations: []\n", r"traffic-split routes"),
+        (MLFLOW_DOCS + "routes:\n  - name: r\n    task_type: llm/v1/chat\n    destinations: [{name: nope, traffic_percentage: 100}]\n", r"routes\[0\].destinations\[0\].name: unknown endpoint 'nope'"),
+        (MLFLOW_DOCS + "routes:\n  - name: r\n    task_type: llm/v1/chat\n    destinations: [{name: completions, traffic_percentage: 60}]\n", r"routes\[0\]: .*must sum to 100 \(got 60\)"),
+        (MLFLOW_DOCS + "routes:\n  - name: completions\n    task_type: llm/v1/chat\n    destinations: [{name: completions, traffic_percentage: 100}]\n", r"routes\[0\].name: 'completions' is already"),
+        (MLFLOW_DOCS + "  fallbacks: [ghost]\n", r"endpoints\[0\].fallbacks\[0\]: unknown endpoint 'ghost'"),
+        (MLFLOW_DOCS + "  fallbacks: [completions]\n", r"cannot fall back to itself"),
+        (MLFLOW_DOCS + "  retries: {attempts: -1}\n", r"endpoints\[0\].retries.attempts"),
     ],
 )  # fmt: skip
 def test_invalid_configs_name_the_key_path(text, message):

@@ -1,0 +1,78 @@
+"""Resilient calls: retries with jittered backoff, then fallbacks, each endpoint behind its breaker.
+
+Retried: connection failures, timeouts, upstream 5xx and 429 (honouring Retry-After).
+Never retried: other 4xx, which would fail the same way again. A fallback is tried when an
+endpoint fails after its retries, is unavailable, is rate limited or has its circuit open;
+each fallback gets a fresh retry budget. For streams all of this happens before the first
+chunk is sent, since nothing can be taken back after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from gateway.config import RetryPolicy
+from gateway.errors import EndpointUnavailable, GatewayError, RateLimited, UpstreamTimeout, UpstreamUnavailable
+from gateway.providers.base import Provider, RateLimitedUpstream
+from gateway.router import Endpoint, EndpointRouter
+
+T = TypeVar("T")
+RETRYABLE = (UpstreamUnavailable, UpstreamTimeout, RateLimitedUpstream)
+NEXT_ENDPOINT = (*RETRYABLE, EndpointUnavailable, RateLimited)
+
+
+@dataclass(slots=True)
+class Outcome(Generic[T]):
+    value: T
+    endpoint: Endpoint  # the one that answered
+    attempts: int  # upstream calls made, over all endpoints
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int, exc: GatewayError) -> float | None:
+    """Seconds to wait before the next attempt, or None when the upstream asks for longer than we wait."""
+    retry_after = exc.headers.get("Retry-After")
+    if retry_after is not None:
+        try:
+            wanted = float(retry_after)
+        except ValueError:
+            wanted = policy.max_backoff
+        return wanted if wanted <= policy.max_backoff else None
+    # Full jitter (AWS architecture blog): spreads retries of many clients over the window.
+    return random.uniform(0, min(policy.max_backoff, policy.backoff * 2**attempt))
+
+
+async def call(
+    router: EndpointRouter, endpoint: Endpoint, op: Callable[[Provider, Endpoint], Awaitable[T]]
+) -> Outcome[T]:
+    attempts = 0
+    last: GatewayError | None = None
+    for candidate in (endpoint, *router.fallbacks(endpoint)):
+        policy = candidate.config.retries
+        for attempt in range(policy.attempts + 1):
+            try:
+                provider = candidate.ready()
+            except NEXT_ENDPOINT as exc:
+                last = exc
+                break
+            attempts += 1
+            try:
+                value = await op(provider, candidate)
+            except RETRYABLE as exc:
+                candidate.record(ok=False)
+                last = exc
+                delay = backoff_delay(policy, attempt, exc) if attempt < policy.attempts else None
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+                continue
+            except GatewayError:
+                candidate.record(ok=True)  # the upstream answered; the request was at fault
+                raise
+            candidate.record(ok=True)
+            return Outcome(value, candidate, attempts)
+    assert last is not None
+    raise last
