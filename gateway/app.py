@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__, metrics
+from gateway.auth import AuthMiddleware
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, client_status
 from gateway.openapi import openapi_schema
@@ -91,6 +93,7 @@ async def health(request: Request) -> Response:
         {
             "status": "OK",
             "version": __version__,
+            "pid": os.getpid(),  # which worker answered, with --workers N
             "config_version": router.version,
             "endpoints": endpoints,
             "routes": {name: [d.name for d in split.destinations] for name, split in router.routes.items()},
@@ -145,7 +148,9 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = UpstreamClient(transport or config.gateway.transport)
+        client = UpstreamClient(
+            transport or config.gateway.transport, max_body_bytes=config.gateway.max_upstream_body_bytes
+        )
         app.state.http_client = client
         app.state.router = EndpointRouter(config, client)
         app.state.writer = make_writer(config, sink)

@@ -19,7 +19,10 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr
 
+from gateway.auth import AuthSettings, resolve_keys
+from gateway.egress import check_upstream_urls
 from gateway.errors import ConfigError
+from gateway.limits import HardeningSettings
 
 logger = logging.getLogger("gateway.config")
 
@@ -136,7 +139,7 @@ class ReloadSettings(BaseModel):
     debounce_ms: int = Field(200, ge=0)
 
 
-class GatewaySettings(BaseModel):
+class GatewaySettings(HardeningSettings):
     """Our top-level additions (all optional)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -154,6 +157,7 @@ class GatewayConfig(BaseModel):
     routes: list[TrafficRoute] = Field(default_factory=list)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     tracking: dict[str, Any] = Field(default_factory=dict)
+    auth: AuthSettings | None = None
     version: str = ""
     source: str | None = None  # the file it was loaded from (what a reload re-reads)
     strict: bool = False
@@ -354,6 +358,9 @@ def parse_config(raw: Any, *, source: str | None = None, strict: bool = False, t
     config.strict = strict
     config.version = hashlib.sha256(text.encode()).hexdigest()[:12] if text else "inline"
     _resolve_providers(config, strict=strict)
+    check_upstream_urls(config)
+    if config.auth is not None:
+        resolve_keys(config.auth, strict=strict, warnings=config.warnings, endpoints=set(seen))
     return config
 
 
