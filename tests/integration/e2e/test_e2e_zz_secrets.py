@@ -70,3 +70,11 @@ def test_no_secret_in_tracking_records(gateway: Gateway) -> None:
     text = traces.read_text()
     assert '"endpoint"' in text  # records were written
     assert _leaks(text) == []
+
+
+def test_metric_labels_hold_only_configured_endpoint_names(http: httpx.Client) -> None:
+    name = "client-chosen-name-4242"
+    assert http.post("/v1/chat/completions", json={"model": name, "messages": []}).status_code in (400, 404)
+    assert http.post(f"/endpoints/{name}/invocations", json={}).status_code == 404
+
+    assert name not in http.get("/metrics").text  # clients cannot grow the label set
