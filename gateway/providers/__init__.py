@@ -9,7 +9,11 @@ from typing import Any, Final, TypeVar
 
 from gateway.errors import ConfigError
 
-BUILTIN_PROVIDERS: Final = ("gateway.providers.openai", "gateway.providers.anthropic")
+BUILTIN_PROVIDERS: Final = (
+    "gateway.providers.openai",
+    "gateway.providers.anthropic",
+    "gateway.providers.openai_compatible",
+)
 ENTRY_POINT_GROUP: Final = "llm_gateway.providers"
 # Providers MLflow dropped: a config naming one fails at load with the replacement, not at call time.
 RETIRED: Final = {
