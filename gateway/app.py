@@ -190,5 +190,6 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
     )
     app.state.config = config
     app.state.max_body_bytes = config.gateway.max_body_bytes
+    app.add_middleware(AuthMiddleware, auth=config.auth)
     app.add_middleware(StartTimer)
     return app

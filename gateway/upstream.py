@@ -15,7 +15,26 @@ from typing import Protocol
 import aiohttp
 import httpx
 
+from gateway.errors import UpstreamUnavailable
+
 POOL_SIZE = 512
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _too_large(limit: int) -> UpstreamUnavailable:
+    return UpstreamUnavailable(
+        f"upstream answered more than {limit} bytes (gateway.max_upstream_body_bytes)", code="upstream_body_too_large"
+    )
+
+
+async def _bounded(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """Pass chunks on until `limit` bytes in all, then fail: memory stays bounded whatever the upstream sends."""
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        yield chunk
 
 
 class UpstreamResponse(Protocol):
@@ -30,21 +49,29 @@ class UpstreamResponse(Protocol):
 
 
 class _AiohttpResponse:
-    __slots__ = ("_response", "status_code", "headers")
+    __slots__ = ("_response", "status_code", "headers", "_limit")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, limit: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self._response = response
         self.status_code = response.status
         self.headers: Mapping[str, str] = response.headers
+        self._limit = limit
 
     async def read(self) -> bytes:
+        length = self._response.content_length
+        if length is not None and length > self._limit:
+            self._response.close()
+            raise _too_large(self._limit)
         try:
-            return await self._response.read()
+            return b"".join([chunk async for chunk in self.iter_bytes()])
+        except BaseException:
+            self._response.close()  # a body read only in part can't go back to the pool
+            raise
         finally:
             self._response.release()
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
-        return self._response.content.iter_any()
+        return _bounded(self._response.content.iter_any(), self._limit)
 
     async def aclose(self) -> None:
         # close(), not release(): a stream abandoned mid-body can't go back to the pool.
@@ -53,21 +80,22 @@ class _AiohttpResponse:
 
 
 class _HttpxResponse:
-    __slots__ = ("_response", "status_code", "headers")
+    __slots__ = ("_response", "status_code", "headers", "_limit")
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, limit: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self._response = response
         self.status_code = response.status_code
         self.headers: Mapping[str, str] = response.headers
+        self._limit = limit
 
     async def read(self) -> bytes:
         try:
-            return await self._response.aread()
+            return b"".join([chunk async for chunk in _bounded(self._response.aiter_bytes(), self._limit)])
         finally:
             await self._response.aclose()
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
-        return self._response.aiter_raw()
+        return _bounded(self._response.aiter_raw(), self._limit)
 
     async def aclose(self) -> None:
         await self._response.aclose()
@@ -76,8 +104,9 @@ class _HttpxResponse:
 class UpstreamClient:
     """Owned by the app's lifespan; built once, shared by every provider."""
 
-    def __init__(self, transport: str = "aiohttp") -> None:
+    def __init__(self, transport: str = "aiohttp", *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.transport = transport
+        self.max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
         self._httpx: httpx.AsyncClient | None = None
         if transport == "httpx":
@@ -110,12 +139,12 @@ class UpstreamClient:
                 headers=headers,
                 timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             )
-            return _HttpxResponse(await self._httpx.send(request, stream=True))
+            return _HttpxResponse(await self._httpx.send(request, stream=True), self.max_body_bytes)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         response = await self._get_session().post(
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
-        return _AiohttpResponse(response)
+        return _AiohttpResponse(response, self.max_body_bytes)
 
     async def aclose(self) -> None:
         if self._session is not None:

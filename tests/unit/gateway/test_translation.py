@@ -39,6 +39,7 @@ endpoints:
   - name: openai
     endpoint_type: llm/v1/chat
     model: {provider: openai, name: gpt-4o, config: {openai_api_key: k, openai_organization: org-1, openai_api_base: "http://local:8000/v1/"}}
+gateway: {allow_insecure_http: true}  # "local" is a private-network host: plain http needs the opt-in
 """
 
 
