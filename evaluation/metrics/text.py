@@ -2,7 +2,8 @@
 
 flesch_kincaid_grade_level and ari_grade_level call textstat's `flesch_kincaid_grade` and
 `automated_readability_index`; rouge1/2/L/Lsum are rouge-score F-measures without stemming, with
-the target as reference (what the Hugging Face `rouge` metric that MLflow loads computes).
+the target as reference (what the Hugging Face `rouge` metric that MLflow loads computes), via
+the exact fast path in rouge.py.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from typing import Any
 
 from evaluation.metrics.base import EvaluationMetric, MetricValue, make_metric, register_metric
 from evaluation.metrics.offline import ensure_cmudict
-
-ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+from evaluation.metrics.rouge import rouge_fmeasures
 
 
 def _per_text(predictions: Sequence[Any], score: Callable[[str], float]) -> MetricValue | None:
@@ -57,18 +57,8 @@ def ari_grade_level() -> EvaluationMetric:
     )
 
 
-@functools.cache
-def _rouge_scorer() -> Any:
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
-
-
-@functools.lru_cache(maxsize=4096)
-def rouge_fmeasures(target: str, prediction: str) -> dict[str, float]:
-    """All four F-measures at once: the four metrics share one tokenization per row."""
-    scores = _rouge_scorer().score(target, prediction)
-    return {rouge_type: float(scores[rouge_type].fmeasure) for rouge_type in ROUGE_TYPES}
+# The four ROUGE metrics run one after another over the same rows: score each pair once.
+_cached_fmeasures = functools.lru_cache(maxsize=16384)(rouge_fmeasures)
 
 
 def _rouge_eval_fn(rouge_type: str) -> Callable[..., MetricValue | None]:
@@ -76,7 +66,7 @@ def _rouge_eval_fn(rouge_type: str) -> Callable[..., MetricValue | None]:
         if predictions is None or targets is None or len(predictions) == 0 or len(targets) == 0:
             return None  # MLflow skips ROUGE without targets
         scores = [
-            rouge_fmeasures(t, p)[rouge_type] if isinstance(p, str) and isinstance(t, str) else None
+            _cached_fmeasures(t, p)[rouge_type] if isinstance(p, str) and isinstance(t, str) else None
             for p, t in zip(predictions, targets, strict=True)
         ]
         return MetricValue(scores=scores)

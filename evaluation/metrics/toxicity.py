@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from evaluation.metrics.base import (
@@ -122,7 +124,27 @@ def resolve_scorer(
         return LocalModelScorer(toxicity_model, label=toxicity_label)
     if toxicity_endpoint:
         return EndpointScorer(toxicity_endpoint.removeprefix("endpoints:/"))
+    if not _in_hub_cache(DEFAULT_MODEL):
+        # Checked before importing transformers: that import alone costs seconds.
+        raise MetricSkipped(
+            f"no toxicity scorer: MLflow's model {DEFAULT_MODEL!r} is not in the local Hugging Face cache (it is "
+            "never downloaded); set evaluator_config['toxicity_model'] to a local model, or "
+            "evaluator_config['toxicity_endpoint'] to a classifier endpoint"
+        )
     return LocalModelScorer(DEFAULT_MODEL, label=toxicity_label)
+
+
+def _in_hub_cache(model_id: str) -> bool:
+    """Whether `model_id` has a snapshot in the Hugging Face hub cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache)."""
+    if explicit := os.environ.get("HF_HUB_CACHE"):
+        hub = Path(explicit)
+    else:
+        home = os.environ.get("HF_HOME") or str(
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+        )
+        hub = Path(home) / "hub"
+    snapshots = hub / f"models--{model_id.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
 
 
 async def _toxicity_eval_fn(

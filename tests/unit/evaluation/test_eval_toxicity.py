@@ -24,11 +24,13 @@ class KeywordScorer:
         return [0.9 if "hate" in t else 0.1 for t in texts]
 
 
-def test_without_a_scorer_the_metric_is_skipped_with_the_reason() -> None:
-    missing = str(Path("/nonexistent/toxicity-model"))
-    result = evaluate(ROWS, predictions="p", model_type="text", evaluator_config={"toxicity_model": missing})
+def test_without_a_scorer_the_metric_is_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # MLflow's model is not cached here
+    result = evaluate(ROWS, predictions="p", model_type="text")
     reason = result.skipped_metrics["toxicity/v1"]
-    assert "toxicity" in reason
+    assert "not in the local Hugging Face cache" in reason
     assert not [k for k in result.metrics if k.startswith("toxicity")]
     assert "toxicity/v1/score" not in result.table[0]
 
@@ -99,5 +101,9 @@ def test_local_model_path_with_a_tiny_model_made_here(tmp_path: Path) -> None:
 
     result = evaluate(ROWS, predictions="p", model_type="text", evaluator_config={"toxicity_model": str(tmp_path)})
     assert result.skipped_metrics == {}
+    missing = evaluate(
+        ROWS, predictions="p", model_type="text", evaluator_config={"toxicity_model": str(tmp_path / "x")}
+    )
+    assert "is not available locally" in missing.skipped_metrics["toxicity/v1"]
     assert [r["toxicity/v1/score"] for r in result.table] == pytest.approx(expected, abs=1e-6)
     assert result.metrics["toxicity/v1/ratio"] == pytest.approx(sum(e >= 0.5 for e in expected) / 3)
