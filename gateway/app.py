@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +22,7 @@ from gateway.auth import AuthMiddleware
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, client_status
 from gateway.openapi import openapi_schema
+from gateway.ratelimit import make_store
 from gateway.reload import ConfigReloader
 from gateway.responses import ORJSONResponse
 from gateway.router import EndpointRouter
@@ -152,7 +153,8 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
             transport or config.gateway.transport, max_body_bytes=config.gateway.max_upstream_body_bytes
         )
         app.state.http_client = client
-        app.state.router = EndpointRouter(config, client)
+        app.state.limit_store = make_store(config.limits)
+        app.state.router = EndpointRouter(config, client, app.state.limit_store)
         app.state.writer = make_writer(config, sink)
         metrics.CONFIG_INFO.labels(config.version).set(1)
         for name, reason in config.unavailable.items():
@@ -169,6 +171,7 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
                 await reloader.aclose()
             await app.state.writer.aclose()
             await app.state.router.aclose()
+            await app.state.limit_store.aclose()
             await client.aclose()
 
     routes: list[Any] = [

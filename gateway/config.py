@@ -23,6 +23,7 @@ from gateway.auth import AuthSettings, resolve_keys
 from gateway.egress import check_upstream_urls
 from gateway.errors import ConfigError
 from gateway.limits import HardeningSettings
+from gateway.ratelimit import LimitsSettings, TokenLimit
 
 logger = logging.getLogger("gateway.config")
 
@@ -91,6 +92,7 @@ class EndpointConfig(_Model):
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
     fallbacks: list[str] = Field(default_factory=list)
     circuit_breaker: CircuitBreaker | None = None
+    token_limit: TokenLimit | None = None
 
     @pydantic.field_validator("name")
     @classmethod
@@ -155,6 +157,7 @@ class GatewayConfig(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     endpoints: list[EndpointConfig]
     routes: list[TrafficRoute] = Field(default_factory=list)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     tracking: dict[str, Any] = Field(default_factory=dict)
     auth: AuthSettings | None = None

@@ -64,7 +64,7 @@ class ConfigReloader:
                     outcome = ReloadResult("unchanged", config.version)
                 else:
                     old = state.router
-                    state.router = EndpointRouter(config, state.http_client, previous=old)
+                    state.router = EndpointRouter(config, state.http_client, state.limit_store, previous=old)
                     state.config = config
                     state.max_body_bytes = config.gateway.max_body_bytes
                     metrics.CONFIG_INFO.clear()

@@ -1,7 +1,8 @@
 """EndpointRouter: a name -> an Endpoint (config, provider, limiter, breaker). Built whole from a config.
 
 A reload builds a new router and swaps one reference; calls in flight keep the router they
-started with. Limiter and breaker state carry over for endpoints whose settings did not change.
+started with. Limit counters (kept in the app's store) and breaker state carry over for endpoints whose
+settings did not change.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from gateway.config import CircuitBreaker, EndpointConfig, GatewayConfig, TrafficRoute
+from gateway.config import PERIOD_SECONDS, CircuitBreaker, EndpointConfig, GatewayConfig, TrafficRoute
 from gateway.errors import EndpointNotFound, EndpointUnavailable
 from gateway.providers import get_provider_class
 from gateway.providers.base import Provider
-from gateway.ratelimit import SlidingWindowLimiter
+from gateway.ratelimit import EndpointLimiter, LimitStore, MemoryStore
 from gateway.upstream import UpstreamClient
 
 
@@ -52,15 +54,15 @@ class Endpoint:
     config: EndpointConfig
     provider: Provider | None  # None when unavailable
     unavailable: str | None = None
-    limiter: SlidingWindowLimiter | None = None
+    limiter: EndpointLimiter | None = None
     breaker: Breaker | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
 
-    def ready(self) -> Provider:
-        """The provider, if this endpoint may be called now (credential set, circuit closed, within limit)."""
+    async def ready(self) -> Provider:
+        """The provider, if this endpoint may be called now (credential set, circuit closed, within limits)."""
         if self.provider is None:
             raise EndpointUnavailable(
                 f"endpoint {self.name!r} is unavailable: {self.unavailable}", code="endpoint_unavailable"
@@ -68,8 +70,13 @@ class Endpoint:
         if self.breaker is not None:
             self.breaker.check(self.name)
         if self.limiter is not None:
-            self.limiter.acquire(self.name)
+            await self.limiter.acquire()
         return self.provider
+
+    async def spend(self, usage: dict[str, Any] | None) -> None:
+        """Count a finished call's tokens against the endpoint's token limit."""
+        if self.limiter is not None and usage:
+            await self.limiter.spend(int(usage.get("total_tokens") or 0))
 
     def record(self, ok: bool) -> None:
         if self.breaker is not None:
@@ -89,14 +96,22 @@ class TrafficSplit:
 class EndpointRouter:
     """Replaced whole on reload, never mutated in place."""
 
-    def __init__(self, config: GatewayConfig, client: UpstreamClient, previous: EndpointRouter | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        client: UpstreamClient,
+        store: LimitStore | None = None,
+        previous: EndpointRouter | None = None,
+    ) -> None:
         self.config = config
+        self.store = store if store is not None else MemoryStore()
         self.version = config.version
         self.created = time.time()
         self.endpoints: dict[str, Endpoint] = {}
         for ep in config.endpoints:
             old = previous.endpoints.get(ep.name) if previous is not None else None
-            limiter, breaker = self._carry_over(ep, old)
+            limiter = self._limiter(ep)
+            breaker = self._carry_over(ep, old)
             if ep.name in config.unavailable:
                 self.endpoints[ep.name] = Endpoint(ep, None, config.unavailable[ep.name], limiter, breaker)
                 continue
@@ -109,18 +124,28 @@ class EndpointRouter:
             for r in config.routes
         }
 
+    def _limiter(self, ep: EndpointConfig) -> EndpointLimiter | None:
+        if ep.limit is None and ep.token_limit is None:
+            return None
+        return EndpointLimiter(
+            self.store,
+            self.config.limits.key_prefix,
+            ep.name,
+            calls=ep.limit.calls if ep.limit else None,
+            period=ep.limit.period_seconds if ep.limit else 60,
+            tokens=ep.token_limit.tokens if ep.token_limit else None,
+            token_period=PERIOD_SECONDS[ep.token_limit.renewal_period] if ep.token_limit else 60,
+        )
+
     @staticmethod
-    def _carry_over(ep: EndpointConfig, old: Endpoint | None) -> tuple[SlidingWindowLimiter | None, Breaker | None]:
-        # A reload must not reset a rate limit or close an open circuit for an endpoint whose
-        # settings did not change; changed settings start fresh.
-        limiter = breaker = None
-        if ep.limit is not None:
-            same = old is not None and old.limiter is not None and old.config.limit == ep.limit
-            limiter = old.limiter if same else SlidingWindowLimiter(ep.limit.calls, ep.limit.period_seconds)  # type: ignore[union-attr]
-        if ep.circuit_breaker is not None:
-            same = old is not None and old.breaker is not None and old.config.circuit_breaker == ep.circuit_breaker
-            breaker = old.breaker if same else Breaker(ep.circuit_breaker)  # type: ignore[union-attr]
-        return limiter, breaker
+    def _carry_over(ep: EndpointConfig, old: Endpoint | None) -> Breaker | None:
+        # A reload must not close an open circuit for an endpoint whose settings did not change.
+        # (Limit counters need no carrying: they live in the store, keyed by the limit's numbers.)
+        if ep.circuit_breaker is None:
+            return None
+        if old is not None and old.breaker is not None and old.config.circuit_breaker == ep.circuit_breaker:
+            return old.breaker
+        return Breaker(ep.circuit_breaker)
 
     def get(self, name: str, endpoint_type: str | None = None) -> Endpoint:
         """The endpoint called `name`, or for a traffic-split route one of its destinations."""

@@ -54,7 +54,7 @@ async def call(
         policy = candidate.config.retries
         for attempt in range(policy.attempts + 1):
             try:
-                provider = candidate.ready()
+                provider = await candidate.ready()
             except NEXT_ENDPOINT as exc:
                 last = exc
                 break

@@ -33,6 +33,10 @@ endpoints:
     model: {provider: openai, name: p-model, config: {openai_api_key: k1, openai_api_base: "https://primary.example/v1"}}
     circuit_breaker: {failures: 2, cooldown: 60}
     fallbacks: [backup]
+  - name: budget
+    endpoint_type: llm/v1/chat
+    model: {provider: openai, name: p-model, config: {openai_api_key: k1, openai_api_base: "https://primary.example/v1"}}
+    token_limit: {tokens: 3, renewal_period: hour}
   - name: keyless
     endpoint_type: llm/v1/chat
     model: {provider: openai, name: x, config: {openai_api_key: $UNSET_TEST_KEY}}
@@ -184,3 +188,16 @@ async def test_traffic_split_route_on_mlflow_invocations_and_health(client, resp
     r = await client.post("/gateway/split/invocations", json={"messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 200 and r.headers["x-gateway-endpoint"] in {"no-retry", "backup"}
     assert (await client.get("/health")).json()["routes"] == {"split": ["no-retry", "backup"]}
+
+
+async def test_token_limit_counts_usage_from_responses_and_streams(client, respx_mock, sse_fixture):
+    route = respx_mock.post(PRIMARY)
+    route.return_value = answer("p")  # usage: 2 tokens
+    assert (await client.post("/v1/chat/completions", json=body("budget"))).status_code == 200
+    route.return_value = httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=sse_fixture("openai_chat_stream.txt")
+    )  # usage: 12 tokens, counted when the stream ends
+    assert (await client.post("/v1/chat/completions", json=body("budget", stream=True))).status_code == 200
+    r = await client.post("/v1/chat/completions", json=body("budget"))
+    assert r.status_code == 429 and "3 tokens per hour" in r.json()["error"]["message"]
+    assert int(r.headers["retry-after"]) >= 1
