@@ -13,6 +13,7 @@ BUILTIN_PROVIDERS: Final = (
     "gateway.providers.openai",
     "gateway.providers.anthropic",
     "gateway.providers.openai_compatible",
+    "gateway.providers.gemini",
 )
 ENTRY_POINT_GROUP: Final = "llm_gateway.providers"
 # Providers MLflow dropped: a config naming one fails at load with the replacement, not at call time.
