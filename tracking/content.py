@@ -83,6 +83,7 @@ class ContentPolicy:
     ) -> None:
         self.capture = capture
         self.endpoints = dict(endpoints or {})
+        redact = list(redact)
         # One alternation means one scan per string, however many rules there are; a rule with
         # global flags such as a leading (?i) cannot sit inside a group, so it is scanned alone.
         self._credentials = re.compile("|".join(f"(?:{p})" for p in CREDENTIAL_PATTERNS))
@@ -97,6 +98,9 @@ class ContentPolicy:
         if combined:
             self._user_patterns.insert(0, re.compile("|".join(combined)))
         self._key_is_credential: dict[str, bool] = {}
+        # Anchors and lookarounds see a string's edges differently inside JSON text (see _may_need_scrub).
+        edge_sensitive = ("^", "$", "\\A", "\\Z", "(?=", "(?!", "(?<=", "(?<!")
+        self._user_rules_prefilterable = not any(a in p for p in redact for a in edge_sensitive)
 
     @classmethod
     def from_settings(cls, settings: TrackingSettings) -> ContentPolicy:
@@ -129,13 +133,21 @@ class ContentPolicy:
         text for the literals every credential rule and key starts with costs a few. The literals
         hold no character JSON escapes, so a string that holds one shows it in the JSON text.
         """
-        if self._user_patterns:
-            return True  # arbitrary regexes cannot be pre-tested on JSON text
         try:
-            text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).lower()
+            raw = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:
             return True
-        return _SCRUB_HINTS.search(text) is not None
+        if _SCRUB_HINTS.search(raw.lower()) is not None:
+            return True
+        if not self._user_patterns:
+            return False
+        # A user rule can be tried on the JSON text when every string appears in it verbatim (no
+        # escapes) and the rule has no anchors or lookarounds (a string's edge is a quote there). A match
+        # that spans two strings is a false alarm, which only costs the full walk.
+        if not self._user_rules_prefilterable or b"\\" in raw:
+            return True
+        text = raw.decode()
+        return any(pattern.search(text) is not None for pattern in self._user_patterns)
 
     def __call__(self, record: TraceRecord) -> TraceRecord:
         return self.apply(record)

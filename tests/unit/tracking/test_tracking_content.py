@@ -79,3 +79,24 @@ def test_a_record_with_nothing_to_hide_is_passed_through_uncopied(make_record):
 def test_the_fast_precheck_never_skips_a_credential(make_record, request_body):
     out = ContentPolicy().apply(make_record(request=request_body))
     assert REDACTED in str(out.request)
+
+
+@pytest.mark.parametrize(
+    ("rule", "text"),
+    [
+        (r"\b\d{3}-\d{2}-\d{4}\b", "ssn 123-45-6789"),
+        (r"^secret", "secret plans"),  # anchored: checked string by string
+        (r"plans(?!.)", "secret plans"),  # lookaround at the string's edge
+        (r"line\nbreak", "line\nbreak"),  # JSON escapes the newline: checked string by string
+        (r'say "hi"', 'they say "hi"'),
+    ],
+)
+def test_user_rules_are_never_skipped_by_the_precheck(make_record, rule, text):
+    policy = ContentPolicy(redact=[rule])
+    out = policy.apply(make_record(request={"messages": [{"role": "user", "content": text}]}))
+    assert REDACTED in out.request["messages"][0]["content"]
+
+
+def test_a_plain_user_rule_still_lets_clean_records_through_uncopied(make_record):
+    clean = make_record()
+    assert ContentPolicy(redact=[r"\b\d{3}-\d{2}-\d{4}\b"]).apply(clean) is clean
