@@ -14,6 +14,7 @@ BUILTIN_PROVIDERS: Final = (
     "gateway.providers.anthropic",
     "gateway.providers.openai_compatible",
     "gateway.providers.gemini",
+    "gateway.providers.cohere",
 )
 ENTRY_POINT_GROUP: Final = "llm_gateway.providers"
 # Providers MLflow dropped: a config naming one fails at load with the replacement, not at call time.
