@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway import routing
+from gateway.auth import authorize
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -23,6 +24,7 @@ from gateway.errors import (
     client_status,
     invalid_request_from,
 )
+from gateway.limits import check_request
 from gateway.providers.base import Provider, StreamChunk, StreamState
 from gateway.router import Endpoint
 from gateway.schemas import REQUEST_MODELS
@@ -88,6 +90,7 @@ async def handle(
         client=request.client.host if request.client else None,
         client_request_id=request.headers.get("x-request-id"),
         start=request.scope.get("gateway.start") or time.perf_counter(),
+        key_name=request.scope.get("gateway.key_name"),
     )
     try:
         if endpoint_name is not None:
@@ -95,6 +98,7 @@ async def handle(
             endpoint = router.get(endpoint_name, endpoint_type)
             recorder.bind(endpoint.config)
         body = await read_json(request, state.max_body_bytes)
+        check_request(request.scope, body, router.config.gateway)  # before anything keeps or parses it
         recorder.request_body = body
         recorder.stream = body.get("stream") is True
         if endpoint_name is None:
@@ -106,6 +110,7 @@ async def handle(
             recorder.bind(endpoint.config)
         elif refuse_model is not None and "model" in body:
             raise InvalidRequest(refuse_model, param="model")
+        authorize(request.scope, endpoint)
         validate(endpoint.config.endpoint_type, body)
         endpoint_type = endpoint.config.endpoint_type
         if recorder.stream:

@@ -22,7 +22,7 @@ class CallRecorder:
 
     __slots__ = (
         "writer", "route", "client", "client_request_id", "start", "id", "timestamp", "requested",
-        "endpoint", "stream", "request_body", "retries", "fallback", "_ttft", "_done",
+        "endpoint", "stream", "request_body", "retries", "fallback", "key_name", "_ttft", "_done",
     )  # fmt: skip
 
     def __init__(
@@ -33,11 +33,13 @@ class CallRecorder:
         client: str | None,
         client_request_id: str | None,
         start: float,
+        key_name: str | None = None,
     ) -> None:
         self.writer = writer
         self.route = route
         self.client = client
         self.client_request_id = client_request_id
+        self.key_name = key_name  # the gateway key's configured name, never the key
         self.start = start
         self.id = uuid.uuid4().hex
         self.timestamp = time.time()
@@ -113,6 +115,7 @@ class CallRecorder:
                 finish_reason=finish_reason,
                 retries=self.retries,
                 fallback=self.fallback,
+                key_name=self.key_name,
             )
         )
 

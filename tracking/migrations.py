@@ -84,7 +84,11 @@ def m002_runs(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_traces, m002_runs]
+def m003_trace_key_name(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE traces ADD COLUMN key_name TEXT")
+
+
+MIGRATIONS: list[Migration] = [m001_traces, m002_runs, m003_trace_key_name]
 
 
 def connect(path: str) -> sqlite3.Connection:

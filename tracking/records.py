@@ -52,6 +52,7 @@ class TraceRecord:
     finish_reason: str | None = None
     retries: int = 0  # upstream attempts beyond the first
     fallback: str | None = None  # the endpoint that finally answered, when a fallback was taken
+    key_name: str | None = None  # the name of the gateway key the call authenticated with (auth on)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

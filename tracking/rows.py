@@ -35,6 +35,7 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "finish_reason",
     "retries",
     "fallback",
+    "key_name",
 )
 _JSON_COLUMNS = ("request", "response", "error")
 
@@ -71,6 +72,7 @@ def to_row(r: TraceRecord) -> tuple[Any, ...]:
         r.finish_reason,
         r.retries,
         r.fallback,
+        r.key_name,
     )
 
 

@@ -59,8 +59,12 @@ def m001_traces(table: str) -> list[str]:
     ]
 
 
+def m002_trace_key_name(table: str) -> list[str]:
+    return [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS key_name TEXT"]
+
+
 # Append-only, like the SQLite schema; each entry maps the table name to its statements.
-MIGRATIONS: list[Callable[[str], list[str]]] = [m001_traces]
+MIGRATIONS: list[Callable[[str], list[str]]] = [m001_traces, m002_trace_key_name]
 
 _JSON = {"request", "response", "error"}
 _STREAM = TRACE_COLUMNS.index("stream")
