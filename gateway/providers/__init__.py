@@ -15,6 +15,8 @@ BUILTIN_PROVIDERS: Final = (
     "gateway.providers.openai_compatible",
     "gateway.providers.gemini",
     "gateway.providers.cohere",
+    "gateway.providers.huggingface",
+    "gateway.providers.mlflow_serving",
 )
 ENTRY_POINT_GROUP: Final = "llm_gateway.providers"
 # Providers MLflow dropped: a config naming one fails at load with the replacement, not at call time.

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import parse_config
 from tests.helpers import flushed
-from tests.unit.providers.conformance import endpoint_yaml, load_cases, zero_created
+from tests.unit.providers.conformance import config_document, load_cases, zero_created
 
 pytestmark = pytest.mark.anyio
 # python runs in-process and bedrock signs its own requests: both have their own route tests.
@@ -22,7 +22,7 @@ ROUTES = {
 
 @pytest.fixture
 def config(case):
-    return parse_config({"endpoints": [endpoint_yaml(case.provider_name, case.data, name="ep")]}, strict=True)
+    return parse_config(config_document(case.provider_name, case.data), strict=True)
 
 
 def sse_events(body: bytes) -> list:
@@ -61,5 +61,7 @@ async def test_case_through_the_app(case, app_client, respx_mock, memory_sink):
     await flushed(app_client)
     (record,) = memory_sink.records
     assert record.status == 200 and record.provider == case.data.get("provider", case.provider_name)
-    if case.endpoint_type != "llm/v1/embeddings" or case.data["expected"].get("usage", {}).get("total_tokens"):
-        assert record.usage.total_tokens
+    expected = case.data["expected"]
+    usages = [c["usage"] for c in expected if c.get("usage")] if case.stream else [expected.get("usage")]
+    if usages[-1] and usages[-1]["total_tokens"]:
+        assert record.usage.total_tokens == usages[-1]["total_tokens"]

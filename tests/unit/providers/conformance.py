@@ -3,6 +3,7 @@
 A case is one JSON file under tests/fixtures/providers/<provider>/:
 
     endpoint_type, model, config      the endpoint under test (config as in YAML; secrets literal)
+    gateway                           optional top-level gateway settings
     request                           the client's OpenAI-shaped body
     stream                            whether the client asked for a stream
     covers                            capabilities this case demonstrates (the docs matrix is built from these)
@@ -75,8 +76,16 @@ def endpoint_yaml(provider: str, case: dict[str, Any], name: str = "ep") -> dict
     }
 
 
+def config_document(provider: str, case: dict[str, Any], name: str = "ep") -> dict[str, Any]:
+    """The YAML document (as data) serving one case; `gateway` settings come from the case."""
+    doc: dict[str, Any] = {"endpoints": [endpoint_yaml(provider, case, name)]}
+    if case.get("gateway"):
+        doc["gateway"] = case["gateway"]
+    return doc
+
+
 def build(provider: str, case: dict[str, Any]) -> Any:
-    config = parse_config({"endpoints": [endpoint_yaml(provider, case)]}, strict=True)
+    config = parse_config(config_document(provider, case), strict=True)
     ep = config.endpoints[0]
     cls = get_provider_class(ep.model.provider)
     return cls(ep, config.provider_configs[ep.name], None)
