@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import anyio
 import pytest
 
 from tracking.content import REDACTED, ContentPolicy
@@ -245,6 +246,7 @@ async def test_background_task_writes_without_flush(make_record):
     await writer.start()
     for _ in range(5):
         writer.submit(make_record())  # a full batch wakes the task at once, whatever the interval
-    while len(sink.records) < 5:
-        await asyncio.sleep(0)
+    with anyio.fail_after(5):  # a bound on a hang, not a timing assertion
+        while len(sink.records) < 5:
+            await asyncio.sleep(0)
     await writer.aclose()
