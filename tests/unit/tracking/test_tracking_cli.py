@@ -30,7 +30,8 @@ def db(tmp_path, make_record):
         for i in range(6)
     ]
     conn.executemany(
-        f"INSERT INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(TRACE_COLUMNS))})", map(to_row, records)
+        f"INSERT INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(TRACE_COLUMNS))})",
+        map(to_row, records),
     )
     conn.close()
     return str(path)
