@@ -120,12 +120,13 @@ async def handle(
             chunks, first = opened.value
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                _relay(first, chunks, recorder, wants_usage),
+                _relay(first, chunks, recorder, wants_usage, opened.endpoint),
                 media_type="text/event-stream",
                 headers={**SSE_HEADERS, **_served_headers(opened)},
             )
         outcome = await routing.call(router, endpoint, lambda provider, _: provider.invoke(endpoint_type, body))
         recorder.served_by(outcome.endpoint, outcome.attempts)
+        await outcome.endpoint.spend(outcome.value.data.get("usage"))
     except GatewayError as exc:
         recorder.finish(client_status(exc, mlflow=refuse_model is not None), error=exc)
         raise
@@ -164,7 +165,11 @@ async def _open_stream(
 
 
 async def _relay(
-    first: StreamChunk | None, chunks: AsyncIterator[StreamChunk], recorder: CallRecorder, wants_usage: bool
+    first: StreamChunk | None,
+    chunks: AsyncIterator[StreamChunk],
+    recorder: CallRecorder,
+    wants_usage: bool,
+    served: Endpoint,
 ) -> AsyncIterator[bytes]:
     assembled = StreamAssembler()
     status, error = 200, None
@@ -177,6 +182,7 @@ async def _relay(
                 out = _encode(chunk, wants_usage)
                 if out:
                     yield out
+        await served.spend(assembled.usage)
         yield DONE
     except GatewayError as exc:
         status, error = exc.status_code, exc
