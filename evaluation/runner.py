@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -311,3 +312,7 @@ def _params(
         "metrics": {m.key: {"greater_is_better": m.greater_is_better, **(m.genai_metric_args or {})} for m in metrics},
         "evaluator_config": {k: v for k, v in config.items() if k != "toxicity_scorer"},
     }
+
+
+# `evaluate` takes exactly evaluate_async's arguments; show them to help() and IDEs.
+evaluate.__signature__ = inspect.signature(evaluate_async)  # type: ignore[attr-defined]
