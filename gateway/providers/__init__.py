@@ -17,6 +17,7 @@ BUILTIN_PROVIDERS: Final = (
     "gateway.providers.cohere",
     "gateway.providers.huggingface",
     "gateway.providers.mlflow_serving",
+    "gateway.providers.python",
 )
 ENTRY_POINT_GROUP: Final = "llm_gateway.providers"
 # Providers MLflow dropped: a config naming one fails at load with the replacement, not at call time.
