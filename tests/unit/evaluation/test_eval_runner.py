@@ -79,7 +79,7 @@ async def test_per_row_timeout_covers_a_hung_call() -> None:
 async def test_concurrency_is_bounded() -> None:
     gateway = FakeGateway()
     rows = [{"q": f"question {i}"} for i in range(40)]
-    await run(gateway, rows, concurrency=4, log_to_tracking=False)
+    await run(gateway, rows, concurrency=4, log_to_tracking=False, progress=True)  # rich bar, forced on
     assert len(gateway.requests) == 40
     assert 1 < gateway.max_in_flight <= 4
 
