@@ -18,6 +18,7 @@ BUILTIN_PROVIDERS: Final = (
     "gateway.providers.huggingface",
     "gateway.providers.mlflow_serving",
     "gateway.providers.python",
+    "gateway.providers.bedrock",
 )
 ENTRY_POINT_GROUP: Final = "llm_gateway.providers"
 # Providers MLflow dropped: a config naming one fails at load with the replacement, not at call time.

@@ -105,7 +105,10 @@ def test_mistral_streams_without_stream_options_and_renames_seed():
             "endpoints[0].model.config.mistral_api_key: field required",
         ),
         ("{provider: palm, name: m, config: {}}", "use gemini instead"),
-        ("{provider: grok, name: m, config: {}}", "known: anthropic"),
+        (
+            "{provider: grok, name: m, config: {}}",
+            "unknown provider 'grok' (known: amazon-bedrock, anthropic, bedrock, cohere",
+        ),
     ],
 )
 def test_config_errors_name_the_key_path(yaml_config, message):
