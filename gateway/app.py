@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -123,8 +124,14 @@ async def admin_reload(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    metrics.TRACKING_QUEUE.set(request.app.state.writer.qsize())
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    request.app.state.writer_mirror.update(request.app.state.writer.stats())
+    return Response(generate_latest(metrics.scrape_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _mirror_writer_stats(app: Starlette) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        app.state.writer_mirror.update(app.state.writer.stats())
 
 
 async def openapi(request: Request) -> Response:
@@ -160,6 +167,8 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
         for name, reason in config.unavailable.items():
             logger.warning("endpoint %r is unavailable: %s", name, reason)
         await app.state.writer.start()
+        app.state.writer_mirror = metrics.WriterMirror()
+        mirror = asyncio.create_task(_mirror_writer_stats(app), name="writer-metrics")
         reloader = app.state.reloader = None
         if config.source is not None:
             reloader = app.state.reloader = ConfigReloader(app, config.source, strict=config.strict)
@@ -167,6 +176,7 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
         try:
             yield
         finally:
+            mirror.cancel()
             if reloader is not None:
                 await reloader.aclose()
             await app.state.writer.aclose()

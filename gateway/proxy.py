@@ -114,21 +114,26 @@ async def handle(
         validate(endpoint.config.endpoint_type, body)
         endpoint_type = endpoint.config.endpoint_type
         if recorder.stream:
-            opened = await routing.call(router, endpoint, functools.partial(_open_stream, endpoint_type, body))
-            recorder.served_by(opened.endpoint, opened.attempts)
+            opened = await routing.call(
+                router, endpoint, functools.partial(_open_stream, endpoint_type, body), recorder.attempts
+            )
+            recorder.served_by(opened.endpoint)
             recorder.first_token()
             chunks, first = opened.value
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
                 _relay(first, chunks, recorder, wants_usage, opened.endpoint),
                 media_type="text/event-stream",
-                headers={**SSE_HEADERS, **_served_headers(opened)},
+                headers={**SSE_HEADERS, **_served_headers(opened, recorder.attempts), **recorder.timing_headers()},
             )
-        outcome = await routing.call(router, endpoint, lambda provider, _: provider.invoke(endpoint_type, body))
-        recorder.served_by(outcome.endpoint, outcome.attempts)
+        outcome = await routing.call(
+            router, endpoint, lambda provider, _: provider.invoke(endpoint_type, body), recorder.attempts
+        )
+        recorder.served_by(outcome.endpoint)
         await outcome.endpoint.spend(outcome.value.data.get("usage"))
     except GatewayError as exc:
         recorder.finish(client_status(exc, mlflow=refuse_model is not None), error=exc)
+        exc.headers.update(recorder.timing_headers())
         raise
     except BaseException as exc:
         recorder.finish(499 if isinstance(exc, asyncio.CancelledError) else 500, error=exc)
@@ -136,13 +141,15 @@ async def handle(
     result = outcome.value
     recorder.finish(200, response=result.data)
     content = result.raw if result.raw is not None else orjson.dumps(result.data)
-    return Response(content, media_type=JSON, headers=_served_headers(outcome))
+    return Response(
+        content, media_type=JSON, headers={**_served_headers(outcome, recorder.attempts), **recorder.timing_headers()}
+    )
 
 
-def _served_headers(outcome: routing.Outcome[Any]) -> dict[str, str]:
+def _served_headers(outcome: routing.Outcome[Any], attempts: routing.Attempts) -> dict[str, str]:
     headers = {"x-gateway-endpoint": outcome.endpoint.name}
-    if outcome.attempts > 1:
-        headers["x-gateway-attempts"] = str(outcome.attempts)
+    if attempts.count > 1:
+        headers["x-gateway-attempts"] = str(attempts.count)
     return headers
 
 
@@ -176,12 +183,24 @@ async def _relay(
     try:
         if first is not None:
             assembled.add(first.data)
+            clock = time.perf_counter()
             yield _encode(first, wants_usage)
-            async for chunk in chunks:
+            recorder.client_wait_s += time.perf_counter() - clock  # suspended at `yield`: the client is reading
+            iterator = chunks.__aiter__()
+            while True:
+                clock = time.perf_counter()
+                try:
+                    chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    recorder.upstream_stream_s += time.perf_counter() - clock
                 assembled.add(chunk.data)
                 out = _encode(chunk, wants_usage)
                 if out:
+                    clock = time.perf_counter()
                     yield out
+                    recorder.client_wait_s += time.perf_counter() - clock
         await served.spend(assembled.usage)
         yield DONE
     except GatewayError as exc:

@@ -67,7 +67,8 @@ class ConfigReloader:
                     state.router = EndpointRouter(config, state.http_client, state.limit_store, previous=old)
                     state.config = config
                     state.max_body_bytes = config.gateway.max_body_bytes
-                    metrics.CONFIG_INFO.clear()
+                    # 0, not removed: in multiprocess mode a series can't be deleted from other workers' files.
+                    metrics.CONFIG_INFO.labels(old.version).set(0)
                     metrics.CONFIG_INFO.labels(config.version).set(1)
                     for warning in config.warnings:
                         logger.warning("config: %s", warning)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -26,10 +27,17 @@ NEXT_ENDPOINT = (*RETRYABLE, EndpointUnavailable, RateLimited)
 
 
 @dataclass(slots=True)
+class Attempts:
+    """Filled in by `call` whether it succeeds or fails, for the call's record and metrics."""
+
+    count: int = 0  # upstream calls made, over all endpoints
+    upstream_seconds: float = 0.0  # time spent on upstream calls and backoff, over all attempts
+
+
+@dataclass(slots=True)
 class Outcome(Generic[T]):
     value: T
     endpoint: Endpoint  # the one that answered
-    attempts: int  # upstream calls made, over all endpoints
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, exc: GatewayError) -> float | None:
@@ -46,9 +54,11 @@ def backoff_delay(policy: RetryPolicy, attempt: int, exc: GatewayError) -> float
 
 
 async def call(
-    router: EndpointRouter, endpoint: Endpoint, op: Callable[[Provider, Endpoint], Awaitable[T]]
+    router: EndpointRouter,
+    endpoint: Endpoint,
+    op: Callable[[Provider, Endpoint], Awaitable[T]],
+    attempts: Attempts,
 ) -> Outcome[T]:
-    attempts = 0
     last: GatewayError | None = None
     for candidate in (endpoint, *router.fallbacks(endpoint)):
         policy = candidate.config.retries
@@ -58,21 +68,26 @@ async def call(
             except NEXT_ENDPOINT as exc:
                 last = exc
                 break
-            attempts += 1
+            attempts.count += 1
+            started = time.perf_counter()
             try:
                 value = await op(provider, candidate)
             except RETRYABLE as exc:
                 candidate.record(ok=False)
                 last = exc
                 delay = backoff_delay(policy, attempt, exc) if attempt < policy.attempts else None
+                if delay is not None:
+                    await asyncio.sleep(delay)
+                attempts.upstream_seconds += time.perf_counter() - started
                 if delay is None:
                     break
-                await asyncio.sleep(delay)
                 continue
             except GatewayError:
                 candidate.record(ok=True)  # the upstream answered; the request was at fault
+                attempts.upstream_seconds += time.perf_counter() - started
                 raise
             candidate.record(ok=True)
-            return Outcome(value, candidate, attempts)
+            attempts.upstream_seconds += time.perf_counter() - started
+            return Outcome(value, candidate)
     assert last is not None
     raise last

@@ -8,7 +8,9 @@ from typing import Any
 
 from gateway import metrics
 from gateway.config import EndpointConfig
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamError, UpstreamStatusError, UpstreamTimeout
+from gateway.providers.base import RateLimitedUpstream
+from gateway.routing import Attempts
 from tracking.records import TraceRecord, Usage
 from tracking.sink import BatchingWriter
 
@@ -22,7 +24,8 @@ class CallRecorder:
 
     __slots__ = (
         "writer", "route", "client", "client_request_id", "start", "id", "timestamp", "requested",
-        "endpoint", "stream", "request_body", "retries", "fallback", "key_name", "_ttft", "_done",
+        "endpoint", "stream", "request_body", "fallback", "key_name", "_ttft", "_done",
+        "attempts", "upstream_stream_s", "client_wait_s", "overhead_s",
     )  # fmt: skip
 
     def __init__(
@@ -47,17 +50,24 @@ class CallRecorder:
         self.endpoint: EndpointConfig | None = None
         self.stream = False
         self.request_body: dict[str, Any] | None = None
-        self.retries = 0
         self.fallback: str | None = None
         self._ttft: float | None = None
         self._done = False
+        self.attempts = Attempts()  # upstream calls and time waiting on them, filled in by routing.call
+        self.upstream_stream_s = 0.0  # waiting on the upstream for stream chunks after the first
+        self.client_wait_s = 0.0  # waiting for a slow client to take stream chunks
+        self.overhead_s = 0.0
+        metrics.IN_FLIGHT.labels(route).inc()
 
     def bind(self, endpoint: EndpointConfig) -> None:
         self.endpoint = endpoint
 
-    def served_by(self, endpoint: Any, attempts: int) -> None:
-        """Which endpoint answered (a fallback, or a traffic-split destination) after how many calls."""
-        self.retries = max(0, attempts - 1)
+    @property
+    def upstream_s(self) -> float:
+        return self.attempts.upstream_seconds + self.upstream_stream_s
+
+    def served_by(self, endpoint: Any) -> None:
+        """Which endpoint answered: a fallback, or a traffic-split destination."""
         if self.endpoint is not None and endpoint.name != self.endpoint.name:
             self.fallback = endpoint.name
 
@@ -78,19 +88,16 @@ class CallRecorder:
             return
         self._done = True
         elapsed = time.perf_counter() - self.start
-        status_class = metrics.status_class(status)
+        self.overhead_s = max(0.0, elapsed - self.upstream_s - self.client_wait_s)
+        if response is not None and usage is None:
+            usage = response.get("usage")
+        self._observe(status, elapsed, error, usage, response)
         ep = self.endpoint
-        # Metric labels only ever carry configured names, never what a client made up.
-        label = ep.name if ep is not None else "(unknown)"
-        metrics.REQUESTS.labels(label, self.route, status_class).inc()
-        metrics.REQUEST_DURATION.labels(label, self.route, status_class).observe(elapsed)
         error_dict = None
         if isinstance(error, GatewayError):
             error_dict = {"type": error.error_type, "message": error.message, "code": error.code}
         elif error is not None:
             error_dict = {"type": type(error).__name__, "message": "internal error" if status >= 500 else str(error)}
-        if response is not None and usage is None:
-            usage = response.get("usage")
         self.writer.submit(
             TraceRecord(
                 id=self.id,
@@ -113,11 +120,89 @@ class CallRecorder:
                 upstream_id=response.get("id") if response else None,
                 client=self.client,
                 finish_reason=finish_reason,
-                retries=self.retries,
+                retries=max(0, self.attempts.count - 1),
                 fallback=self.fallback,
                 key_name=self.key_name,
             )
         )
+
+    def _observe(
+        self,
+        status: int,
+        elapsed: float,
+        error: BaseException | None,
+        usage: dict[str, Any] | None,
+        response: dict[str, Any] | None,
+    ) -> None:
+        ep = self.endpoint
+        # Metric labels only ever carry configured names, never what a client made up.
+        label = ep.name if ep is not None else "(unknown)"
+        route = self.route
+        requests, duration = metrics.call_series(label, route, metrics.status_class(status))
+        requests.inc()
+        duration.observe(elapsed)
+        metrics.IN_FLIGHT.labels(route).dec()
+        metrics.OVERHEAD.labels(label, route).observe(self.overhead_s)
+        if ep is None:
+            return
+        if self.upstream_s:
+            metrics.UPSTREAM_DURATION.labels(label, ep.model.provider).observe(self.upstream_s)
+        if self.attempts.count > 1:
+            metrics.RETRIES.labels(label).inc(self.attempts.count - 1)
+        if self.fallback:
+            metrics.FALLBACKS.labels(label, self.fallback).inc()
+        if error is not None:
+            kind = _error_kind(error)
+            if kind is not None:
+                metrics.UPSTREAM_ERRORS.labels(label, kind).inc()
+            if status == 429:
+                metrics.RATE_LIMITED.labels(label, "upstream" if kind == "rate_limited" else "gateway").inc()
+            return
+        if status != 200:
+            return
+        genai = (
+            metrics.OPERATION.get(ep.endpoint_type, ep.endpoint_type),
+            ep.model.provider,
+            ep.model.name or "",
+            str((response or {}).get("model") or ""),
+            label,
+        )
+        metrics.GENAI_DURATION.labels(*genai).observe(elapsed)
+        if usage:
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if isinstance(prompt, int):
+                metrics.TOKEN_USAGE.labels(*genai, "input").observe(prompt)
+            if isinstance(completion, int):
+                metrics.TOKEN_USAGE.labels(*genai, "output").observe(completion)
+        if self.stream and self._ttft is not None:
+            ttft = self._ttft / 1000
+            metrics.TTFT.labels(*genai).observe(ttft)
+            completion = (usage or {}).get("completion_tokens")
+            if isinstance(completion, int) and completion > 1:
+                metrics.TPOT.labels(*genai).observe((elapsed - ttft) / (completion - 1))
+
+    def timing_headers(self) -> dict[str, str]:
+        """x-request-id, Server-Timing and x-gateway-overhead-ms for the response (so far, for streams)."""
+        elapsed = time.perf_counter() - self.start
+        upstream = self.upstream_s
+        overhead_ms = max(0.0, elapsed - upstream - self.client_wait_s) * 1000
+        return {
+            "x-request-id": self.client_request_id or self.id,
+            "server-timing": f"gateway;dur={overhead_ms:.3f}, upstream;dur={upstream * 1000:.3f}",
+            "x-gateway-overhead-ms": f"{overhead_ms:.3f}",
+        }
+
+
+def _error_kind(error: BaseException) -> str | None:
+    if isinstance(error, RateLimitedUpstream):
+        return "rate_limited"
+    if isinstance(error, UpstreamTimeout):
+        return "timeout"
+    if isinstance(error, UpstreamStatusError):
+        return "status_4xx"
+    if isinstance(error, UpstreamError):
+        return "bad_body" if error.code == "upstream_bad_body" else "unavailable"
+    return None
 
 
 class StreamAssembler:

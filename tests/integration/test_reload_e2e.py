@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from collections import Counter
 
 import httpx
 import orjson
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
-from tests.integration.e2e.conftest import free_port, gateway_env, start_gateway, stop_gateway
+from tests.integration import simple_upstream
+from tests.integration.e2e.conftest import gateway_env, start_gateway, stop_gateway
+
+upstream = simple_upstream.upstream  # the module-scoped fixture, used by name below
 
 CONFIG = """
 endpoints:
@@ -29,44 +26,6 @@ gateway:
 tracking:
   sink: none
 """
-
-
-async def chat(request: Request) -> Response:
-    body = orjson.loads(await request.body())
-    model = body["model"]
-    if not body.get("stream"):
-        await asyncio.sleep(0.005)
-        message = {"role": "assistant", "content": model}
-        return Response(
-            orjson.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": model,
-                          "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                          "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}),
-            media_type="application/json",
-        )  # fmt: skip
-
-    async def events():
-        for i in range(10):  # a stream that spans the reload: about 0.3 s
-            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
-                     "choices": [{"index": 0, "delta": {"content": f"{model}{i} "}, "finish_reason": None}]}  # fmt: skip
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-            await asyncio.sleep(0.03)
-        yield b"data: [DONE]\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream")
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])]),
-                                           host="127.0.0.1", port=port, log_level="warning", lifespan="off"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(5)
 
 
 @pytest.mark.anyio
