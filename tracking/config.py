@@ -2,11 +2,13 @@
 
 ```yaml
 tracking:
-  sink: sqlite                    # shorthand: none | sqlite | jsonl | postgresql, or a list of them
+  sink: sqlite                    # shorthand: none | sqlite | jsonl | postgresql | otlp | mlflow, or a list
   sinks:                          # or the full form, several at once
     - {type: sqlite, path: ./llm-gateway-traces.db}
     - {type: jsonl, path: ./traces/traces.jsonl, max_bytes: 104857600, backups: 5}
     - {type: postgresql, dsn: $TRACKING_PG_DSN}
+    - {type: otlp, endpoint: http://127.0.0.1:4318/v1/traces}
+    - {type: mlflow, tracking_uri: http://127.0.0.1:5000, experiment: llm-gateway}
   batch_size: 1000                # records per sink write
   flush_interval: 0.1             # seconds a record may wait for its batch to fill
   queue_size: 10000               # in-memory records before spilling to the spool
@@ -76,12 +78,61 @@ class PostgresSinkSettings(_Strict):
         return value
 
 
+def _resolve_env_secret(value: Any) -> Any:
+    """`$VAR` / `${VAR}` -> the variable's value, so a secret never sits in the YAML."""
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if isinstance(raw, str) and (match := _ENV_REF.match(raw.strip())):
+        name = match.group(1) or match.group(2)
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    return value
+
+
+class OtlpSinkSettings(_Strict):
+    type: Literal["otlp"] = "otlp"
+    endpoint: str | None = None  # e.g. http://127.0.0.1:4318/v1/traces; None: $OTEL_EXPORTER_OTLP_*ENDPOINT
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # values may be $VAR; may hold tokens
+    timeout: PositiveFloat = 10.0
+    compression: Literal["none", "gzip", "deflate"] = "none"
+    service_name: str = "llm-gateway"
+    resource_attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    capture_content: bool = True  # gen_ai.input/output.messages, after capture mode and redaction
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _resolve_env(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: _resolve_env_secret(v) for k, v in value.items()}
+        return value
+
+
+class MlflowSinkSettings(_Strict):
+    type: Literal["mlflow"] = "mlflow"
+    tracking_uri: str = "http://127.0.0.1:5000"
+    experiment: str = "llm-gateway"  # by name; created when missing
+    experiment_id: str | None = None  # takes precedence over `experiment`
+    token: SecretStr | None = None  # sent as a bearer token; may be $VAR (e.g. $MLFLOW_TRACKING_TOKEN)
+    timeout: PositiveFloat = 10.0
+    capture_content: bool = True
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _resolve_env(cls, value: Any) -> Any:
+        return _resolve_env_secret(value)
+
+
 class NoneSinkSettings(_Strict):
     type: Literal["none"] = "none"
 
 
 SinkSettings = Annotated[
-    SQLiteSinkSettings | JsonlSinkSettings | PostgresSinkSettings | NoneSinkSettings,
+    SQLiteSinkSettings
+    | JsonlSinkSettings
+    | PostgresSinkSettings
+    | OtlpSinkSettings
+    | MlflowSinkSettings
+    | NoneSinkSettings,
     Field(discriminator="type"),
 ]
 

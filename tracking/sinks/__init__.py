@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 from typing import Final
 
-# Modules imported lazily by `load_sinks()`: postgresql pulls in its driver only when configured.
+# Modules imported lazily by `load_sinks()`: postgresql, otlp and mlflow import their
+# dependencies only when configured.
 BUILTIN_SINKS: Final[dict[str, str]] = {
     "sqlite": "tracking.sinks.sqlite",
     "jsonl": "tracking.sinks.jsonl",
     "postgresql": "tracking.sinks.postgres",
+    "otlp": "tracking.sinks.otlp",
+    "mlflow": "tracking.sinks.mlflow",
 }
 
 
