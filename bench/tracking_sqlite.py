@@ -14,11 +14,11 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gateway.tap import next_id
 from tracking.content import ContentPolicy
 from tracking.records import TraceRecord, Usage
 from tracking.sink import BatchingWriter
@@ -30,7 +30,7 @@ def make_records(n: int) -> list[TraceRecord]:
     now = time.time()
     return [
         TraceRecord(
-            id=uuid.uuid4().hex,
+            id=next_id(),  # the gateway's own id scheme
             timestamp=now + i * 1e-4,
             endpoint="chat",
             endpoint_type="llm/v1/chat",

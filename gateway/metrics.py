@@ -202,6 +202,16 @@ class WriterMirror:
         TRACKING_SINK_UP.set(1 if stats.get("sink_healthy", True) else 0)
 
 
+@functools.lru_cache(maxsize=64)
+def in_flight(route: str) -> Any:
+    return IN_FLIGHT.labels(route)
+
+
+@functools.lru_cache(maxsize=4096)
+def overhead(endpoint: str, route: str) -> Any:
+    return OVERHEAD.labels(endpoint, route)
+
+
 def scrape_registry() -> CollectorRegistry:
     """What /metrics serves: this process's registry, or the sum over all workers' files."""
     if not os.environ.get(MULTIPROC_ENV):

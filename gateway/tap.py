@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from typing import Any
 
 from gateway import metrics
@@ -13,6 +14,15 @@ from gateway.providers.base import RateLimitedUpstream
 from gateway.routing import Attempts
 from tracking.records import TraceRecord, Usage
 from tracking.sink import BatchingWriter
+
+# Record ids: a random per-process prefix and a counter. uuid4 costs a getrandom() syscall per call;
+# this is unique across processes and restarts all the same (64 random bits per process).
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
+def next_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 class CallRecorder:
@@ -44,7 +54,7 @@ class CallRecorder:
         self.client_request_id = client_request_id
         self.key_name = key_name  # the gateway key's configured name, never the key
         self.start = start
-        self.id = uuid.uuid4().hex
+        self.id = next_id()
         self.timestamp = time.time()
         self.requested = ""  # the endpoint name the client asked for, before it is known to exist
         self.endpoint: EndpointConfig | None = None
@@ -57,7 +67,7 @@ class CallRecorder:
         self.upstream_stream_s = 0.0  # waiting on the upstream for stream chunks after the first
         self.client_wait_s = 0.0  # waiting for a slow client to take stream chunks
         self.overhead_s = 0.0
-        metrics.IN_FLIGHT.labels(route).inc()
+        metrics.in_flight(route).inc()
 
     def bind(self, endpoint: EndpointConfig) -> None:
         self.endpoint = endpoint
@@ -141,8 +151,8 @@ class CallRecorder:
         requests, duration = metrics.call_series(label, route, metrics.status_class(status))
         requests.inc()
         duration.observe(elapsed)
-        metrics.IN_FLIGHT.labels(route).dec()
-        metrics.OVERHEAD.labels(label, route).observe(self.overhead_s)
+        metrics.in_flight(route).dec()
+        metrics.overhead(label, route).observe(self.overhead_s)
         if ep is None:
             return
         if self.upstream_s:

@@ -9,6 +9,7 @@ respx can mock upstreams. Both answer with the same small UpstreamResponse.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
@@ -80,17 +81,21 @@ class _AiohttpResponse:
 
 
 class _HttpxResponse:
-    __slots__ = ("_response", "status_code", "headers", "_limit")
+    __slots__ = ("_response", "status_code", "headers", "_limit", "_deadline")
 
-    def __init__(self, response: httpx.Response, limit: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, response: httpx.Response, limit: int = DEFAULT_MAX_BODY_BYTES, deadline: float | None = None
+    ) -> None:
         self._response = response
         self.status_code = response.status_code
         self.headers: Mapping[str, str] = response.headers
         self._limit = limit
+        self._deadline = deadline  # loop time by which the whole call must be done (httpx has no total timeout)
 
     async def read(self) -> bytes:
         try:
-            return b"".join([chunk async for chunk in _bounded(self._response.aiter_bytes(), self._limit)])
+            async with asyncio.timeout_at(self._deadline):
+                return b"".join([chunk async for chunk in _bounded(self._response.aiter_bytes(), self._limit)])
         finally:
             await self._response.aclose()
 
@@ -128,9 +133,12 @@ class UpstreamClient:
         *,
         connect_timeout: float,
         read_timeout: float,
+        total_timeout: float | None = None,
         stream: bool,
     ) -> UpstreamResponse:
-        """POST and return once the status line and headers are in; the caller reads or streams the body."""
+        """POST and return once the status line and headers are in; the caller reads or streams the body.
+
+        total_timeout bounds the whole call, body read included (for non-streamed calls)."""
         if self._httpx is not None:
             request = self._httpx.build_request(
                 "POST",
@@ -139,8 +147,12 @@ class UpstreamClient:
                 headers=headers,
                 timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             )
-            return _HttpxResponse(await self._httpx.send(request, stream=True), self.max_body_bytes)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+            deadline = None if total_timeout is None else asyncio.get_running_loop().time() + total_timeout
+            async with asyncio.timeout_at(deadline):
+                response = await self._httpx.send(request, stream=True)
+            return _HttpxResponse(response, self.max_body_bytes, deadline)
+        # aiohttp's own `total` covers connecting, sending and reading the body: no extra timer per call.
+        timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
         response = await self._get_session().post(
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )

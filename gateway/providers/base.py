@@ -6,7 +6,6 @@ timeouts, error mapping and stream handling are written once.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from gateway.errors import (
     RateLimited,
     UpstreamError,
     UpstreamStatusError,
+    UpstreamTimeout,
     UpstreamUnavailable,
     clean_message,
     map_upstream_errors,
@@ -196,6 +196,7 @@ class HTTPProvider:
             connect_timeout=self.connect_timeout,
             # For streams the read timeout bounds the gap between chunks, not the whole stream.
             read_timeout=self.idle_timeout if stream else self.total_timeout,
+            total_timeout=None if stream else self.total_timeout,
             stream=stream,
         )
 
@@ -224,9 +225,8 @@ class HTTPProvider:
     async def invoke(self, endpoint_type: str, body: dict[str, Any]) -> ProviderResponse:
         up = self._requesters[endpoint_type](body, False)
         with map_upstream_errors(self.name):
-            async with asyncio.timeout(self.total_timeout):
-                response = await self._send(up, stream=False)
-                content = await response.read()
+            response = await self._send(up, stream=False)
+            content = await response.read()
         if response.status_code >= 400:
             raise self.error(response.status_code, content, response.headers)
         data = self._decode(content)
@@ -252,9 +252,20 @@ class HTTPProvider:
                     code="upstream_bad_body",
                 )
             decoder = SSEDecoder()
+            # The socket read timeout only sees bytes; an upstream trickling bytes that never make
+            # an event would hold the stream forever, so the idle timeout is checked per event too.
+            idle_until = time.monotonic() + self.idle_timeout
             with map_upstream_errors(self.name):
                 async for raw in response.iter_bytes():
-                    for event in decoder.feed(raw):
+                    events = decoder.feed(raw)
+                    if events:
+                        idle_until = time.monotonic() + self.idle_timeout
+                    elif time.monotonic() > idle_until:
+                        raise UpstreamTimeout(
+                            f"upstream {self.name} sent no stream event for {self.idle_timeout:g} s",
+                            code="stream_idle_timeout",
+                        )
+                    for event in events:
                         for chunk in self._translate_chunk(translate, event, state):
                             yield chunk
                 for event in decoder.close():
