@@ -154,6 +154,13 @@ class AnthropicProvider(HTTPProvider):
 
     def _messages_request(self, body: dict[str, Any], messages: list[dict[str, Any]], stream: bool) -> UpstreamRequest:
         self.unsupported(body, UNSUPPORTED)
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+            # The Messages API has no JSON mode: refusing beats answering prose to a client expecting JSON.
+            raise InvalidRequest(
+                f"response_format: {fmt.get('type')!r} is not supported by provider 'anthropic'",
+                param="response_format",
+            )
         if (body.get("n") or 1) > 1:
             raise InvalidRequest("n: anthropic returns one choice per request; n must be 1", param="n")
         system, anthropic_messages = translate_messages(messages)

@@ -27,7 +27,7 @@ PROBES = {
     "vision": ({"messages": IMAGE}, False),
 }
 # Gaps in adapters owned elsewhere: they silently drop the parameter instead of refusing it.
-KNOWN_SILENT = {("anthropic", "json_mode"): "anthropic.py drops response_format instead of refusing it"}
+KNOWN_SILENT: dict[tuple[str, str], str] = {}
 GAPS = [(p, cap) for p, caps in sorted(COVERED.items()) for cap in CAPABILITIES if cap not in caps]
 
 
