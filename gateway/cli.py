@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from gateway.auth import open_access_warning
 from gateway.config import CONFIG_ENV_VARS, config_path_from_env, load_config
 from gateway.errors import ConfigError
+from gateway.server import ACCESS_LOG_ENV
 
 # Other packages add their commands through register(subparsers).
 COMMAND_MODULES = ("tracking.cli", "evaluation.cli")
@@ -74,6 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning(exposed)
     os.environ["LLM_GATEWAY_CONFIG"] = os.path.abspath(path)
     os.environ["LLM_GATEWAY_STRICT"] = "1" if args.strict else "0"
+    os.environ[ACCESS_LOG_ENV] = "json" if args.access_log == "json" else "off"
     options = dict(
         factory=True,
         host=args.host,
@@ -81,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        access_log=args.access_log,
+        access_log=args.access_log == "text",
         log_level=args.log_level,
         timeout_graceful_shutdown=args.graceful_timeout,
     )
@@ -107,7 +109,13 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--strict", action="store_true", help="refuse to start when a credential is not set")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    serve.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    serve.add_argument(
+        "--access-log",
+        nargs="?",
+        const="text",
+        choices=["text", "json"],
+        help="log every call: uvicorn's text line, or one JSON line per call with timings and tokens (no content)",
+    )
     serve.add_argument("--graceful-timeout", type=int, default=30, help="seconds in-flight calls get on shutdown")
     serve.set_defaults(func=cmd_serve)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 from typing import Any
+
+import orjson
 
 from gateway import metrics
 from gateway.config import EndpointConfig
@@ -14,6 +17,9 @@ from gateway.providers.base import RateLimitedUpstream
 from gateway.routing import Attempts
 from tracking.records import TraceRecord, Usage
 from tracking.sink import BatchingWriter
+
+# JSON access log: off unless the CLI's --access-log json turns this logger on.
+ACCESS_LOG = logging.getLogger("gateway.access")
 
 # Record ids: a random per-process prefix and a counter. uuid4 costs a getrandom() syscall per call;
 # this is unique across processes and restarts all the same (64 random bits per process).
@@ -103,6 +109,8 @@ class CallRecorder:
             usage = response.get("usage")
         self._observe(status, elapsed, error, usage, response)
         ep = self.endpoint
+        if ACCESS_LOG.isEnabledFor(logging.INFO):
+            self._access_log(status, elapsed, usage, error)
         error_dict = None
         if isinstance(error, GatewayError):
             error_dict = {"type": error.error_type, "message": error.message, "code": error.code}
@@ -190,6 +198,35 @@ class CallRecorder:
             completion = (usage or {}).get("completion_tokens")
             if isinstance(completion, int) and completion > 1:
                 metrics.TPOT.labels(*genai).observe((elapsed - ttft) / (completion - 1))
+
+    def _access_log(
+        self, status: int, elapsed: float, usage: dict[str, Any] | None, error: BaseException | None
+    ) -> None:
+        """One JSON line per call: what happened and how long it took; never content or keys."""
+        ep = self.endpoint
+        line = {
+            "ts": round(self.timestamp, 3),
+            "id": self.id,
+            "request_id": self.client_request_id,
+            "client": self.client,
+            "route": self.route,
+            "endpoint": ep.name if ep is not None else None,
+            "provider": ep.model.provider if ep is not None else None,
+            "model": ep.model.name if ep is not None else None,
+            "stream": self.stream,
+            "status": status,
+            "latency_ms": round(elapsed * 1000, 3),
+            "overhead_ms": round(self.overhead_s * 1000, 3),
+            "upstream_ms": round(self.upstream_s * 1000, 3),
+            "ttft_ms": None if self._ttft is None else round(self._ttft, 3),
+            "attempts": self.attempts.count,
+            "fallback": self.fallback,
+            "key_name": self.key_name,
+            "prompt_tokens": (usage or {}).get("prompt_tokens"),
+            "completion_tokens": (usage or {}).get("completion_tokens"),
+            "error": error.error_type if isinstance(error, GatewayError) else (type(error).__name__ if error else None),
+        }
+        ACCESS_LOG.info(orjson.dumps(line).decode())
 
     def timing_headers(self) -> dict[str, str]:
         """x-request-id, Server-Timing and x-gateway-overhead-ms for the response (so far, for streams)."""

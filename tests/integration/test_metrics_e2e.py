@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration import simple_upstream
@@ -62,3 +63,32 @@ def test_two_workers_sum_exactly_and_stably(upstream, tmp_path):
         assert total(gateway.url, "gateway_build_info") == 1, "gauges aggregate sensibly (max), not summed"
     finally:
         stop_gateway(gateway)
+
+
+def test_json_access_log_has_one_line_per_call_and_no_content(upstream, tmp_path):
+    config = tmp_path / "gateway.yaml"
+    config.write_text(CONFIG.format(base=upstream).replace("openai_api_key: k", "openai_api_key: sk-very-SECRET-key"))
+    gateway = start_gateway(config, tmp_path, env=gateway_env(), args=("--access-log", "json"))
+    try:
+        secret_prompt = "my private prompt text"
+        for stream in (False, True):
+            r = httpx.post(
+                f"{gateway.url}/v1/chat/completions",
+                json={"model": "chat", "messages": [{"role": "user", "content": secret_prompt}], "stream": stream},
+                headers={"x-request-id": f"req-{stream}"},
+                timeout=10,
+            )
+            assert r.status_code == 200
+        httpx.post(f"{gateway.url}/v1/chat/completions", json={"model": "nope", "messages": []}, timeout=10)
+    finally:
+        stop_gateway(gateway)
+    lines = [orjson.loads(line) for line in gateway.log().splitlines() if line.startswith('{"ts"')]
+    assert [(x["request_id"], x["status"], x["stream"]) for x in lines] == [
+        ("req-False", 200, False),
+        ("req-True", 200, True),
+        (None, 404, False),
+    ]
+    ok = lines[0]
+    assert ok["endpoint"] == "chat" and ok["completion_tokens"] == 1 and ok["latency_ms"] >= ok["overhead_ms"] >= 0
+    assert lines[1]["ttft_ms"] is not None and lines[2]["error"] == "not_found_error"
+    assert secret_prompt not in gateway.log() and "SECRET" not in gateway.log()
