@@ -33,8 +33,10 @@ test: lint
 serve: install
 	$(BIN)/llm-gateway serve --config $(CONFIG) --host $(HOST) --port $(PORT)
 
+# One table: the gateway (tracking + metrics on), direct-to-mock, the bare reference proxies, MLflow's
+# gateway and LiteLLM's proxy; then the targets as ratios. About 15 minutes (first run installs the peers).
 bench: install
-	bench/run.sh
+	ANCHORS=direct,ref-httpx-orjson,ref-httpxaio-orjson,ref-aiohttp-orjson,mlflow,litellm bench/compare.sh
 
 all: test
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start the gateway pinned to one core (tracking on) and compare it with the bare reference
 # proxies in one run of ../shared/bench/compare.sh. Extra arguments go to compare.sh
-# (e.g. -a all for MLflow's gateway and LiteLLM's proxy too, -r 2 for repeats).
+# (e.g. -r 2 for repeats); ANCHORS=... picks the anchors (make bench: all of them, MLflow's gateway
+# and LiteLLM's proxy included, each installed in its own venv by the shared harness).
+# Prints the shared harness's table, then bench/ratios.py's ratios against the targets.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -15,6 +17,9 @@ taskset -c "${PROXY_CPU:-1}" "$ROOT/.venv/bin/llm-gateway" serve --config "$HERE
 GW_PID=$!
 trap 'kill "$GW_PID" 2>/dev/null || true; wait "$GW_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && break; sleep 0.2; done
+OUT="${BENCH_OUT:-/tmp/llm-bench/results/llm-gateway-$(date +%Y%m%d-%H%M%S)}"
 TARGET_VERSION="llm-gateway $("$ROOT/.venv/bin/python" -c 'import gateway; print(gateway.__version__)')" \
-  "$SHARED/compare.sh" -a "direct,ref-httpx-orjson,ref-httpxaio-orjson,ref-aiohttp-orjson" -n llm-gateway -p "$GW_PID" -W 1 "$@" \
-  "http://127.0.0.1:$PORT/v1/chat/completions"
+  "$SHARED/compare.sh" -a "${ANCHORS:-direct,ref-httpx-orjson,ref-httpxaio-orjson,ref-aiohttp-orjson}" \
+  -n llm-gateway -p "$GW_PID" -W 1 -o "$OUT" "$@" "http://127.0.0.1:$PORT/v1/chat/completions"
+echo
+python3 "$HERE/ratios.py" "$OUT" | tee "$OUT/ratios.md"
