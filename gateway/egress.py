@@ -5,7 +5,7 @@ config load, so a bad URL refuses the config with the key path:
 
 - `https://` anywhere, except link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata);
 - `http://` to loopback (127.0.0.0/8, ::1, localhost): the key never leaves the machine;
-- `http://` to a private-network host (RFC 1918 / unique-local addresses, single-label names,
+- `http://` to a private-network host (RFC 1918, CGNAT 100.64/10 and unique-local addresses, single-label names,
   `.internal`, `.local`, `.lan`, `.home.arpa`) only with `gateway.allow_insecure_http: true`;
 - anything else (`http://` to a public host, `file://`, `ftp://`, credentials in the URL): refused.
 """
@@ -19,6 +19,10 @@ from urllib.parse import urlsplit
 from gateway.errors import ConfigError
 
 PRIVATE_SUFFIXES = (".internal", ".local", ".lan", ".home.arpa", ".localdomain")
+# Explicit, because ipaddress's is_private also counts documentation and reserved ranges.
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 # Provider config keys holding an upstream URL (every provider names its base this way).
 URL_KEY_SUFFIXES = ("_api_base", "_base_url", "_endpoint", "_url")
 
@@ -40,7 +44,7 @@ def _host_kind(host: str) -> str:
         return "loopback"
     if ip.is_link_local:
         return "link-local"
-    if ip.is_private:
+    if any(ip in net for net in PRIVATE_NETWORKS):
         return "private"
     return "public"
 
