@@ -8,6 +8,7 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import redis_server
 from tests.integration import simple_upstream
 from tests.integration.e2e.conftest import gateway_env, start_gateway, stop_gateway
 
@@ -92,3 +93,29 @@ def test_json_access_log_has_one_line_per_call_and_no_content(upstream, tmp_path
     assert ok["endpoint"] == "chat" and ok["completion_tokens"] == 1 and ok["latency_ms"] >= ok["overhead_ms"] >= 0
     assert lines[1]["ttft_ms"] is not None and lines[2]["error"] == "not_found_error"
     assert secret_prompt not in gateway.log() and "SECRET" not in gateway.log()
+
+
+def test_two_workers_sharing_redis_enforce_one_limit(upstream, tmp_path):
+    with redis_server() as redis_url:
+        config = tmp_path / "gateway.yaml"
+        endpoint_with_limit = CONFIG.format(base=upstream).replace(
+            '"}}\n', '"}}\n    limit: {renewal_period: minute, calls: 5}\n', 1
+        )
+        config.write_text(endpoint_with_limit + f"limits:\n  storage: {redis_url}\n")
+        gateway = start_gateway(config, tmp_path, env=gateway_env(), args=("--workers", "2"))
+        try:
+            pids, statuses = set(), []
+            for _ in range(12):
+                r = httpx.post(  # a new connection each time: both workers take calls
+                    f"{gateway.url}/v1/chat/completions",
+                    json={"model": "chat", "messages": [{"role": "user", "content": "x"}]},
+                    timeout=10,
+                )
+                statuses.append(r.status_code)
+            deadline = time.monotonic() + 10
+            while len(pids) < 2 and time.monotonic() < deadline:
+                pids.add(httpx.get(f"{gateway.url}/health", timeout=5).json()["pid"])
+        finally:
+            stop_gateway(gateway)
+    assert len(pids) == 2
+    assert statuses.count(200) == 5 and statuses.count(429) == 7, statuses

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
 
 from gateway.errors import RateLimited
 from gateway.ratelimit import EndpointLimiter, MemoryStore, RedisStore
+from tests.helpers import redis_server
 
 pytestmark = pytest.mark.anyio
 
@@ -60,29 +55,8 @@ async def test_limits_with_other_numbers_count_separately():
 
 @pytest.fixture(scope="module")
 def redis_url():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is missing in CI: .ci/run installs Debian's redis-server")
-        pytest.skip("redis-server is not installed (.ci/run installs Debian's redis-server)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(5)
+    with redis_server() as url:
+        yield url
 
 
 async def test_two_workers_sharing_redis_enforce_one_limit(redis_url):
