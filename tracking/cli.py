@@ -53,6 +53,12 @@ def register(subparsers: Any) -> None:
     runs_show = _leaf(runs_sub, "show", "a run's params, metrics, tables and artifacts", cmd_runs_show)
     runs_show.add_argument("id")
     runs_show.add_argument("--json", action="store_true", help="include table rows")
+    try:  # `runs compare` lives with evaluation, which owns what a run's metrics mean
+        from evaluation.cli import add_compare_parser
+    except ImportError:  # pragma: no cover - evaluation's dependencies not installed
+        pass
+    else:
+        add_compare_parser(runs_sub)
 
 
 def _leaf(sub: Any, name: str, help_text: str, func: Command) -> argparse.ArgumentParser:

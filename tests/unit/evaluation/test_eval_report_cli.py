@@ -91,6 +91,9 @@ def test_eval_command_json_report_and_compare(tmp_path: Path, capsys: pytest.Cap
     assert cli("eval-compare", run_a, second["run_id"], "--tracking-db", db) == 0
     assert "+0.5" in capsys.readouterr().out
     assert cli("eval-compare", run_a, "missing", "--tracking-db", db) == 2
+    # The same comparison as the issue spells it: `llm-gateway runs compare RUN_A RUN_B`.
+    assert cli("runs", "compare", run_a, second["run_id"], "--tracking-db", db, "--json") == 0
+    assert json.loads(capsys.readouterr().out) == compared
 
 
 def test_eval_command_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
