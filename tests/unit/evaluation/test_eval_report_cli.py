@@ -13,6 +13,7 @@ import pytest
 from evaluation import evaluate
 from evaluation.cli import compare_runs, register
 from evaluation.results import EvaluationResult
+from gateway import cli as gateway_cli
 
 ROWS = [
     {"question": "capital of France?", "answer": "Paris", "pred": "Paris"},
@@ -92,7 +93,7 @@ def test_eval_command_json_report_and_compare(tmp_path: Path, capsys: pytest.Cap
     assert "+0.5" in capsys.readouterr().out
     assert cli("eval-compare", run_a, "missing", "--tracking-db", db) == 2
     # The same comparison as the issue spells it: `llm-gateway runs compare RUN_A RUN_B`.
-    assert cli("runs", "compare", run_a, second["run_id"], "--tracking-db", db, "--json") == 0
+    assert gateway_cli.main(["runs", "compare", run_a, second["run_id"], "--tracking-db", db, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == compared
 
 
