@@ -27,7 +27,7 @@ from gateway.ratelimit import make_store
 from gateway.reload import ConfigReloader
 from gateway.responses import ORJSONResponse
 from gateway.router import EndpointRouter
-from gateway.routes import mlflow as mlflow_routes, openai as openai_routes
+from gateway.routes import mlflow as mlflow_routes, openai as openai_routes, traces as traces_routes
 from gateway.upstream import UpstreamClient
 from tracking.sink import BatchingWriter, NullSink, Sink
 
@@ -187,6 +187,7 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
     routes: list[Any] = [
         *openai_routes.routes,
         *mlflow_routes.routes,
+        *traces_routes.routes,
         Route("/health", health, methods=["GET"]),
         Route("/admin/reload", admin_reload, methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
