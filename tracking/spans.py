@@ -133,8 +133,9 @@ def input_messages(request: Mapping[str, Any]) -> list[dict[str, Any]] | None:
                         "response": message.get("content"),
                     }
                 ]
-            out.append({"role": message.get("role", "user"), "parts": parts})
-        return out
+            if parts:  # metadata capture leaves roles without content: nothing to show
+                out.append({"role": message.get("role", "user"), "parts": parts})
+        return out or None
     prompt = request.get("prompt")
     if isinstance(prompt, str):
         return [{"role": "user", "parts": [{"type": "text", "content": prompt}]}]
@@ -159,8 +160,9 @@ def output_messages(response: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         else:
             parts = _text_parts(choice.get("text"))
             role = "assistant"
-        out.append({"role": role, "parts": parts, "finish_reason": choice.get("finish_reason") or ""})
-    return out
+        if parts:
+            out.append({"role": role, "parts": parts, "finish_reason": choice.get("finish_reason") or ""})
+    return out or None
 
 
 def operation_name(record: TraceRecord) -> str:

@@ -260,3 +260,19 @@ def test_settings_refuse_an_unset_header_variable(monkeypatch):
     monkeypatch.delenv("OTLP_UNSET_TOKEN", raising=False)
     with pytest.raises(ValueError, match="OTLP_UNSET_TOKEN is not set"):
         TrackingSettings.model_validate({"sinks": [{"type": "otlp", "headers": {"x": "${OTLP_UNSET_TOKEN}"}}]})
+
+
+async def test_metadata_capture_sends_no_messages_even_with_capture_content(receiver, make_record):
+    settings = TrackingSettings.model_validate(
+        {"sinks": [{"type": "otlp", "endpoint": receiver.url}], "capture": "metadata", "spool_dir": None}
+    )
+    writer = build_writer(settings)
+    await writer.start()
+    writer.submit(make_record(finish_reason="stop", upstream_id="chatcmpl-1"))
+    await writer.aclose()
+    [span] = receiver.spans()
+    attrs = attributes(span.attributes)
+    assert not [k for k in attrs if k.startswith(("gen_ai.input", "gen_ai.output"))]
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attrs["gen_ai.request.temperature"] == 0.2  # parameters are metadata, kept
+    assert attrs["gen_ai.usage.input_tokens"] == 3
