@@ -26,14 +26,38 @@ _ERROR = {
 }
 _DETAIL = {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
 _OBJECT = {"type": "object"}
+# One server-sent event (what OpenAPI 3.2 calls the itemSchema of text/event-stream).
+_EVENT = {
+    "type": "object",
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+    "required": ["data"],
+}
+
+
+_REF = "#/components/schemas/{model}"
+
+
+def _body_schema(model: type) -> dict[str, Any]:
+    # Nested models must be referenced under components: pydantic's default "#/$defs/..." does not
+    # resolve inside an OpenAPI document.
+    schema: dict[str, Any] = model.model_json_schema(ref_template=_REF)  # type: ignore[attr-defined]
+    schema.pop("$defs", None)
+    return schema
+
+
+def _components() -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    for model in (ChatRequest, CompletionRequest, EmbeddingRequest):
+        defs.update(model.model_json_schema(ref_template=_REF).get("$defs", {}))
+    return defs
 
 
 def _responses(error: dict[str, Any], *, stream: bool = False) -> dict[str, Any]:
     ok: dict[str, Any] = {"application/json": {"schema": _OBJECT}}
     if stream:
-        ok["text/event-stream"] = {"schema": {"type": "string"}}
+        ok["text/event-stream"] = {"schema": _EVENT}
     out: dict[str, Any] = {"200": {"description": "OK", "content": ok}}
-    for code in ("400", "404", "413", "422", "429", "502", "503", "504"):
+    for code in ("400", "401", "403", "404", "413", "422", "429", "431", "502", "503", "504"):
         out[code] = {"description": "error", "content": {"application/json": {"schema": error}}}
     return out
 
@@ -42,7 +66,7 @@ def _post(summary: str, model: type, error: dict[str, Any], *, stream: bool = Tr
     return {
         "post": {
             "summary": summary,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema(model)}}},
             "responses": _responses(error, stream=stream),
         }
     }
@@ -68,9 +92,9 @@ def _with_name(op: dict[str, Any]) -> dict[str, Any]:
 def openapi_schema() -> dict[str, Any]:
     invocation = {
         "oneOf": [
-            ChatRequest.model_json_schema(),
-            CompletionRequest.model_json_schema(),
-            EmbeddingRequest.model_json_schema(),
+            _body_schema(ChatRequest),
+            _body_schema(CompletionRequest),
+            _body_schema(EmbeddingRequest),
         ]
     }
     inv_op = {
@@ -98,4 +122,5 @@ def openapi_schema() -> dict[str, Any]:
             "/health": _get("Health, config version and endpoint availability"),
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OK"}}}},
         },
+        "components": {"schemas": _components()},
     }

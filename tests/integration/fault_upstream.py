@@ -3,7 +3,7 @@
 The first path segment picks the behaviour, so one gateway config can point one endpoint at each:
 `openai_api_base: http://127.0.0.1:PORT/<behaviour>/v1`.
 
-    ok            a normal chat completion (or a normal stream when the body asks for one)
+    ok            a normal chat completion, a stream when the body asks for one, or embeddings by path
     slow          a stream of 40 chunks, one every 100 ms (chunked encoding), logged per marker
     reset         non-stream: headers, part of the body, then a TCP reset
     resetstream   stream: two events, then a TCP reset
@@ -42,6 +42,7 @@ class Conn:
     behaviour: str
     marker: str | None
     body: dict[str, Any]
+    path: str = ""
     chunks_sent: int = 0
     bytes_sent: int = 0
     peer_closed: threading.Event = field(default_factory=threading.Event)
@@ -141,7 +142,9 @@ class FaultUpstream:
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
             raw = await reader.readexactly(int(headers.get("content-length", "0")))
             marker = _MARKER.search(raw)
-            conn = Conn(path.split("/")[1], marker.group().decode() if marker else None, orjson.loads(raw or b"{}"))
+            conn = Conn(
+                path.split("/")[1], marker.group().decode() if marker else None, orjson.loads(raw or b"{}"), path
+            )
             with self._lock:
                 self.conns.append(conn)
             watcher = asyncio.ensure_future(self._watch(reader, conn))
@@ -193,6 +196,10 @@ class FaultUpstream:
 
     async def _ok(self, writer: asyncio.StreamWriter, conn: Conn) -> None:
         model = conn.body.get("model", "m")
+        if conn.path.endswith("/embeddings"):
+            data = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}], "model": model}
+            await self._json(writer, conn, orjson.dumps(data))
+            return
         if not conn.body.get("stream"):
             await self._json(writer, conn, _completion(model, "all good"))
             return
