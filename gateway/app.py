@@ -26,7 +26,7 @@ from gateway.openapi import openapi_schema
 from gateway.ratelimit import make_store
 from gateway.reload import ConfigReloader
 from gateway.responses import ORJSONResponse
-from gateway.router import EndpointRouter
+from gateway.router import Endpoint, EndpointRouter
 from gateway.routes import mlflow as mlflow_routes, openai as openai_routes, traces as traces_routes
 from gateway.upstream import UpstreamClient
 from tracking.sink import BatchingWriter, NullSink, Sink
@@ -85,10 +85,7 @@ async def internal_error_handler(request: Request, exc: Exception) -> Response:
 
 async def health(request: Request) -> Response:
     router: EndpointRouter = request.app.state.router
-    endpoints = {
-        name: {"available": ep.provider is not None, **({"reason": ep.unavailable} if ep.unavailable else {})}
-        for name, ep in router.endpoints.items()
-    }
+    endpoints = {name: _endpoint_health(ep) for name, ep in router.endpoints.items()}
     writer: BatchingWriter = request.app.state.writer
     reloader: ConfigReloader | None = request.app.state.reloader
     return ORJSONResponse(
@@ -103,6 +100,19 @@ async def health(request: Request) -> Response:
             "tracking": {"queued": writer.qsize(), "dropped": writer.dropped},
         }
     )
+
+
+def _endpoint_health(ep: Endpoint) -> dict[str, Any]:
+    health: dict[str, Any] = {"available": ep.available}
+    if ep.unavailable:
+        health["reason"] = ep.unavailable
+    if len(ep.targets) > 1:  # `models:`: each model's own state
+        health["models"] = [
+            {"provider": t.model.provider, "name": t.model.name, "weight": t.model.weight,
+             "available": t.provider is not None, **({"reason": t.unavailable} if t.unavailable else {})}
+            for t in ep.targets
+        ]  # fmt: skip
+    return health
 
 
 async def admin_reload(request: Request) -> Response:

@@ -57,6 +57,12 @@ class ModelConfig(_Model):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class WeightedModel(ModelConfig):
+    """One of several models behind one endpoint (our `models:` key), picked by weight per call."""
+
+    weight: PositiveInt = 1
+
+
 class Timeouts(BaseModel):
     model_config = ConfigDict(extra="forbid")
     connect: float = Field(10.0, gt=0)
@@ -86,13 +92,36 @@ class CircuitBreaker(BaseModel):
 class EndpointConfig(_Model):
     name: str
     endpoint_type: EndpointType = Field(validation_alias=pydantic.AliasChoices("endpoint_type", "route_type"))
-    model: ModelConfig
+    model: ModelConfig  # MLflow's key; with `models:` it is the first of them (what listings show)
+    models: list[WeightedModel] = Field(default_factory=list)
     limit: Limit | None = None
     timeout: Timeouts = Field(default_factory=Timeouts)
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
     fallbacks: list[str] = Field(default_factory=list)
     circuit_breaker: CircuitBreaker | None = None
     token_limit: TokenLimit | None = None
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _one_of_model_or_models(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("models"):
+            if "model" in data:
+                raise ValueError("give either 'model' or 'models' (weighted), not both")
+            first = data["models"][0]
+            data = {
+                **data,
+                "model": {k: v for k, v in first.items() if k != "weight"} if isinstance(first, dict) else first,
+            }
+        return data
+
+    @property
+    def targets(self) -> list[WeightedModel]:
+        """The models this endpoint spreads calls over: `models:`, or the one `model:` with weight 1."""
+        return self.models or [WeightedModel.model_validate(self.model.model_dump())]
+
+    @property
+    def target_paths(self) -> list[str]:
+        return [f"models[{j}]" for j in range(len(self.models))] if self.models else ["model"]
 
     @pydantic.field_validator("name")
     @classmethod
@@ -166,7 +195,10 @@ class GatewayConfig(BaseModel):
     strict: bool = False
     warnings: list[str] = Field(default_factory=list)
     # endpoint name -> provider config (validated, secrets resolved); absent when unavailable
-    provider_configs: dict[str, BaseModel] = Field(default_factory=dict)
+    provider_configs: dict[str, BaseModel] = Field(default_factory=dict)  # the first target's
+    # endpoint name -> per target (`models:` order): its validated provider config, or why it can't serve
+    target_configs: dict[str, list[BaseModel | None]] = Field(default_factory=dict)
+    target_unavailable: dict[str, list[str | None]] = Field(default_factory=dict)
     # endpoint name -> why it cannot serve (e.g. a credential variable is not set)
     unavailable: dict[str, str] = Field(default_factory=dict)
 
@@ -216,6 +248,10 @@ def _warn_extra(model: BaseModel, path: str, warnings: list[str]) -> None:
     for name, value in model:
         if isinstance(value, BaseModel) and value.model_config.get("extra") == "allow":
             _warn_extra(value, f"{path}.{name}", warnings)
+        elif isinstance(value, list):
+            for j, item in enumerate(value):
+                if isinstance(item, BaseModel) and item.model_config.get("extra") == "allow":
+                    _warn_extra(item, f"{path}.{name}[{j}]", warnings)
 
 
 def _format_validation(exc: pydantic.ValidationError, prefix: str) -> str:
@@ -252,7 +288,10 @@ def _normalise_top_level(raw: Any, warnings: list[str]) -> dict[str, Any]:
         raise ConfigError("endpoints: field required")
     if data["endpoints"] is None:
         data["endpoints"] = []
-    internal = {"version", "source", "strict", "warnings", "provider_configs", "unavailable"}
+    internal = {
+        "version", "source", "strict", "warnings", "provider_configs", "unavailable", "target_configs",
+        "target_unavailable",
+    }  # fmt: skip
     known = set(GatewayConfig.model_fields) - internal
     for key in list(data):
         if key not in known:
@@ -262,44 +301,59 @@ def _normalise_top_level(raw: Any, warnings: list[str]) -> dict[str, Any]:
 
 
 def _resolve_providers(config: GatewayConfig, *, strict: bool) -> None:
+    for i, ep in enumerate(config.endpoints):
+        configs: list[BaseModel | None] = []
+        reasons: list[str | None] = []
+        for model, where in zip(ep.targets, ep.target_paths, strict=True):
+            cfg, reason = _resolve_model(
+                ep, model, f"endpoints[{i}].{where}", i, strict=strict, warnings=config.warnings
+            )
+            configs.append(cfg)
+            reasons.append(reason)
+        config.target_configs[ep.name] = configs
+        config.target_unavailable[ep.name] = reasons
+        if configs[0] is not None:
+            config.provider_configs[ep.name] = configs[0]
+        if all(cfg is None for cfg in configs):
+            config.unavailable[ep.name] = "; ".join(r for r in reasons if r)
+
+
+def _resolve_model(
+    ep: EndpointConfig, model: ModelConfig, path: str, index: int, *, strict: bool, warnings: list[str]
+) -> tuple[BaseModel | None, str | None]:
+    """One model's provider config, validated with its secrets resolved; or None and why it can't serve."""
     from gateway.providers import get_provider_class
 
-    for i, ep in enumerate(config.endpoints):
-        path = f"endpoints[{i}].model"
+    try:
+        provider_cls = get_provider_class(model.provider)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}.provider: {exc}") from None
+    if ep.endpoint_type not in provider_cls.endpoint_types:
+        supported = ", ".join(sorted(provider_cls.endpoint_types))
+        raise ConfigError(
+            f"endpoints[{index}].endpoint_type: provider {model.provider!r} does not serve "
+            f"{ep.endpoint_type} (it serves: {supported})"
+        )
+    if model.name is None and provider_cls.requires_model_name:
+        raise ConfigError(f"{path}.name: field required")
+    resolved: dict[str, Any] = {}
+    missing: dict[str, MissingCredential] = {}
+    for key, value in model.config.items():
         try:
-            provider_cls = get_provider_class(ep.model.provider)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}.provider: {exc}") from None
-        if ep.endpoint_type not in provider_cls.endpoint_types:
-            supported = ", ".join(sorted(provider_cls.endpoint_types))
-            raise ConfigError(
-                f"endpoints[{i}].endpoint_type: provider {ep.model.provider!r} does not serve "
-                f"{ep.endpoint_type} (it serves: {supported})"
-            )
-        if ep.model.name is None and provider_cls.requires_model_name:
-            raise ConfigError(f"{path}.name: field required")
-        resolved: dict[str, Any] = {}
-        missing: dict[str, MissingCredential] = {}
-        for key, value in ep.model.config.items():
-            try:
-                resolved[key] = resolve_value(value, f"{path}.config.{key}", secret=key in provider_cls.secret_fields)
-            except MissingCredential as exc:
-                missing[key] = exc
-        try:
-            if missing:
-                # Still validate what we have, so typos are reported even for an unavailable endpoint.
-                provider_cls.config_model.model_validate({**resolved, **dict.fromkeys(missing, "unset")})
-            else:
-                config.provider_configs[ep.name] = provider_cls.config_model.model_validate(resolved)
-        except pydantic.ValidationError as exc:
-            raise ConfigError(_format_validation(exc, f"{path}.config")) from None
-        for m in missing.values():
-            if strict:
-                raise ConfigError(str(m))
-            config.unavailable[ep.name] = str(m)
-        cfg = config.provider_configs.get(ep.name)
-        if cfg is not None:
-            _warn_extra(cfg, f"{path}.config", config.warnings)
+            resolved[key] = resolve_value(value, f"{path}.config.{key}", secret=key in provider_cls.secret_fields)
+        except MissingCredential as exc:
+            missing[key] = exc
+    try:
+        # With a credential missing, still validate the rest so typos are reported for an unavailable model too.
+        cfg = provider_cls.config_model.model_validate({**resolved, **dict.fromkeys(missing, "unset")})
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_format_validation(exc, f"{path}.config")) from None
+    if missing:
+        if strict:
+            raise ConfigError(str(next(iter(missing.values()))))
+        return None, "; ".join(str(m) for m in missing.values())
+    _warn_extra(cfg, f"{path}.config", warnings)
+    return cfg, None
 
 
 def _check_references(config: GatewayConfig, index: dict[str, int]) -> None:

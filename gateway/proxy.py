@@ -117,7 +117,7 @@ async def handle(
             opened = await routing.call(
                 router, endpoint, functools.partial(_open_stream, endpoint_type, body), recorder.attempts
             )
-            recorder.served_by(opened.endpoint)
+            recorder.served_by(opened.endpoint, opened.target.model)
             recorder.first_token()
             chunks, first = opened.value
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -129,7 +129,7 @@ async def handle(
         outcome = await routing.call(
             router, endpoint, lambda provider, _: provider.invoke(endpoint_type, body), recorder.attempts
         )
-        recorder.served_by(outcome.endpoint)
+        recorder.served_by(outcome.endpoint, outcome.target.model)
         await outcome.endpoint.spend(outcome.value.data.get("usage"))
     except GatewayError as exc:
         recorder.finish(client_status(exc, mlflow=refuse_model is not None), error=exc)

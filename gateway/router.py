@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config import PERIOD_SECONDS, CircuitBreaker, EndpointConfig, GatewayConfig, TrafficRoute
+from gateway.config import PERIOD_SECONDS, CircuitBreaker, EndpointConfig, GatewayConfig, TrafficRoute, WeightedModel
 from gateway.errors import EndpointNotFound, EndpointUnavailable
 from gateway.providers import get_provider_class
 from gateway.providers.base import Provider
@@ -29,6 +29,9 @@ class Breaker:
         self.settings = settings
         self.consecutive = 0
         self.open_until = 0.0
+
+    def is_open(self, now: float) -> bool:
+        return now < self.open_until
 
     def check(self, endpoint: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -50,37 +53,61 @@ class Breaker:
 
 
 @dataclass(slots=True)
+class Target:
+    """One model behind an endpoint: its provider (None while its credential is not set) and breaker."""
+
+    model: WeightedModel
+    provider: Provider | None
+    unavailable: str | None = None
+    breaker: Breaker | None = None
+
+    def record(self, ok: bool) -> None:
+        if self.breaker is not None:
+            self.breaker.record(ok)
+
+
+@dataclass(slots=True)
 class Endpoint:
     config: EndpointConfig
-    provider: Provider | None  # None when unavailable
-    unavailable: str | None = None
+    targets: list[Target]
     limiter: EndpointLimiter | None = None
-    breaker: Breaker | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
 
-    async def ready(self) -> Provider:
-        """The provider, if this endpoint may be called now (credential set, circuit closed, within limits)."""
-        if self.provider is None:
-            raise EndpointUnavailable(
-                f"endpoint {self.name!r} is unavailable: {self.unavailable}", code="endpoint_unavailable"
-            )
-        if self.breaker is not None:
-            self.breaker.check(self.name)
+    @property
+    def available(self) -> bool:
+        return any(t.provider is not None for t in self.targets)
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why no model of this endpoint can serve (credentials not set), or None."""
+        return None if self.available else "; ".join(t.unavailable or "" for t in self.targets)
+
+    async def ready(self) -> Target:
+        """A model to call now: weighted among those with a credential and a closed circuit; then the limits."""
+        now = time.monotonic()
+        usable = [
+            t for t in self.targets if t.provider is not None and (t.breaker is None or not t.breaker.is_open(now))
+        ]
+        if not usable:
+            if not self.available:
+                raise EndpointUnavailable(
+                    f"endpoint {self.name!r} is unavailable: {self.unavailable}", code="endpoint_unavailable"
+                )
+            for t in self.targets:  # every usable model has its circuit open: say so, with the wait
+                if t.breaker is not None:
+                    t.breaker.check(self.name, now)
+        target = usable[0] if len(usable) == 1 else random.choices(usable, [t.model.weight for t in usable])[0]
         if self.limiter is not None:
             await self.limiter.acquire()
-        return self.provider
+        return target
 
     async def spend(self, usage: dict[str, Any] | None) -> None:
         """Count a finished call's tokens against the endpoint's token limit."""
         if self.limiter is not None and usage:
             await self.limiter.spend(int(usage.get("total_tokens") or 0))
-
-    def record(self, ok: bool) -> None:
-        if self.breaker is not None:
-            self.breaker.record(ok)
 
 
 @dataclass(slots=True)
@@ -110,13 +137,17 @@ class EndpointRouter:
         self.endpoints: dict[str, Endpoint] = {}
         for ep in config.endpoints:
             old = previous.endpoints.get(ep.name) if previous is not None else None
-            limiter = self._limiter(ep)
-            breaker = self._carry_over(ep, old)
-            if ep.name in config.unavailable:
-                self.endpoints[ep.name] = Endpoint(ep, None, config.unavailable[ep.name], limiter, breaker)
-                continue
-            provider = get_provider_class(ep.model.provider)(ep, config.provider_configs[ep.name], client)
-            self.endpoints[ep.name] = Endpoint(ep, provider, None, limiter, breaker)
+            targets = []
+            for j, model in enumerate(ep.targets):
+                cfg = config.target_configs[ep.name][j]
+                provider = None
+                if cfg is not None:
+                    # Each model gets its own provider, built with the endpoint's settings and that model.
+                    target_ep = ep.model_copy(update={"model": model}) if ep.models else ep
+                    provider = get_provider_class(model.provider)(target_ep, cfg, client)
+                breaker = self._carry_over(ep, j, old)
+                targets.append(Target(model, provider, config.target_unavailable[ep.name][j], breaker))
+            self.endpoints[ep.name] = Endpoint(ep, targets, self._limiter(ep))
         self.routes: dict[str, TrafficSplit] = {
             r.name: TrafficSplit(
                 r, [self.endpoints[d.name] for d in r.destinations], [d.traffic_percentage for d in r.destinations]
@@ -138,13 +169,15 @@ class EndpointRouter:
         )
 
     @staticmethod
-    def _carry_over(ep: EndpointConfig, old: Endpoint | None) -> Breaker | None:
-        # A reload must not close an open circuit for an endpoint whose settings did not change.
+    def _carry_over(ep: EndpointConfig, index: int, old: Endpoint | None) -> Breaker | None:
+        # A reload must not close an open circuit of a model whose settings did not change.
         # (Limit counters need no carrying: they live in the store, keyed by the limit's numbers.)
         if ep.circuit_breaker is None:
             return None
-        if old is not None and old.breaker is not None and old.config.circuit_breaker == ep.circuit_breaker:
-            return old.breaker
+        if old is not None and old.config.circuit_breaker == ep.circuit_breaker and index < len(old.targets):
+            previous = old.targets[index]
+            if previous.breaker is not None and previous.model == ep.targets[index]:
+                return previous.breaker
         return Breaker(ep.circuit_breaker)
 
     def get(self, name: str, endpoint_type: str | None = None) -> Endpoint:
@@ -173,5 +206,6 @@ class EndpointRouter:
 
     async def aclose(self) -> None:
         for endpoint in self.endpoints.values():
-            if endpoint.provider is not None:
-                await endpoint.provider.aclose()
+            for target in endpoint.targets:
+                if target.provider is not None:
+                    await target.provider.aclose()

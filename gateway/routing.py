@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 from gateway.config import RetryPolicy
 from gateway.errors import EndpointUnavailable, GatewayError, RateLimited, UpstreamTimeout, UpstreamUnavailable
 from gateway.providers.base import Provider, RateLimitedUpstream
-from gateway.router import Endpoint, EndpointRouter
+from gateway.router import Endpoint, EndpointRouter, Target
 
 T = TypeVar("T")
 RETRYABLE = (UpstreamUnavailable, UpstreamTimeout, RateLimitedUpstream)
@@ -38,6 +38,7 @@ class Attempts:
 class Outcome(Generic[T]):
     value: T
     endpoint: Endpoint  # the one that answered
+    target: Target  # and which of its models
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, exc: GatewayError) -> float | None:
@@ -64,16 +65,16 @@ async def call(
         policy = candidate.config.retries
         for attempt in range(policy.attempts + 1):
             try:
-                provider = await candidate.ready()
+                target = await candidate.ready()
             except NEXT_ENDPOINT as exc:
                 last = exc
                 break
             attempts.count += 1
             started = time.perf_counter()
             try:
-                value = await op(provider, candidate)
+                value = await op(target.provider, candidate)  # type: ignore[arg-type]  # ready() chose one with a provider
             except RETRYABLE as exc:
-                candidate.record(ok=False)
+                target.record(ok=False)
                 last = exc
                 delay = backoff_delay(policy, attempt, exc) if attempt < policy.attempts else None
                 if delay is not None:
@@ -83,11 +84,11 @@ async def call(
                     break
                 continue
             except GatewayError:
-                candidate.record(ok=True)  # the upstream answered; the request was at fault
+                target.record(ok=True)  # the upstream answered; the request was at fault
                 attempts.upstream_seconds += time.perf_counter() - started
                 raise
-            candidate.record(ok=True)
+            target.record(ok=True)
             attempts.upstream_seconds += time.perf_counter() - started
-            return Outcome(value, candidate)
+            return Outcome(value, candidate, target)
     assert last is not None
     raise last

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from gateway import metrics
-from gateway.config import EndpointConfig
+from gateway.config import EndpointConfig, ModelConfig
 from gateway.errors import GatewayError, UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.providers.base import RateLimitedUpstream
 from gateway.routing import Attempts
@@ -40,7 +40,7 @@ class CallRecorder:
 
     __slots__ = (
         "writer", "route", "client", "client_request_id", "start", "id", "timestamp", "requested",
-        "endpoint", "stream", "request_body", "fallback", "key_name", "_ttft", "_done",
+        "endpoint", "model", "stream", "request_body", "fallback", "key_name", "_ttft", "_done",
         "attempts", "upstream_stream_s", "client_wait_s", "overhead_s",
     )  # fmt: skip
 
@@ -64,6 +64,7 @@ class CallRecorder:
         self.timestamp = time.time()
         self.requested = ""  # the endpoint name the client asked for, before it is known to exist
         self.endpoint: EndpointConfig | None = None
+        self.model: ModelConfig | None = None  # the model that answered, when the endpoint has several
         self.stream = False
         self.request_body: dict[str, Any] | None = None
         self.fallback: str | None = None
@@ -82,8 +83,16 @@ class CallRecorder:
     def upstream_s(self) -> float:
         return self.attempts.upstream_seconds + self.upstream_stream_s
 
-    def served_by(self, endpoint: Any) -> None:
-        """Which endpoint answered: a fallback, or a traffic-split destination."""
+    @property
+    def served_model(self) -> ModelConfig | None:
+        """The model that answered, else the endpoint's (first) model, else None (endpoint unknown)."""
+        if self.model is not None:
+            return self.model
+        return self.endpoint.model if self.endpoint is not None else None
+
+    def served_by(self, endpoint: Any, model: ModelConfig) -> None:
+        """Which endpoint answered (a fallback, or a traffic-split destination), with which of its models."""
+        self.model = model
         if self.endpoint is not None and endpoint.name != self.endpoint.name:
             self.fallback = endpoint.name
 
@@ -109,6 +118,7 @@ class CallRecorder:
             usage = response.get("usage")
         self._observe(status, elapsed, error, usage, response)
         ep = self.endpoint
+        model = self.served_model
         if ACCESS_LOG.isEnabledFor(logging.INFO):
             self._access_log(status, elapsed, usage, error)
         error_dict = None
@@ -122,8 +132,8 @@ class CallRecorder:
                 timestamp=self.timestamp,
                 endpoint=ep.name if ep is not None else self.requested[:200],
                 endpoint_type=ep.endpoint_type if ep is not None else "",
-                provider=ep.model.provider if ep is not None else "",
-                model=(ep.model.name or "") if ep is not None else "",
+                provider=model.provider if model is not None else "",
+                model=(model.name or "") if model is not None else "",
                 route=self.route,
                 stream=self.stream,
                 status=status,
@@ -153,6 +163,7 @@ class CallRecorder:
         response: dict[str, Any] | None,
     ) -> None:
         ep = self.endpoint
+        model = self.served_model
         # Metric labels only ever carry configured names, never what a client made up.
         label = ep.name if ep is not None else "(unknown)"
         route = self.route
@@ -164,7 +175,7 @@ class CallRecorder:
         if ep is None:
             return
         if self.upstream_s:
-            metrics.UPSTREAM_DURATION.labels(label, ep.model.provider).observe(self.upstream_s)
+            metrics.UPSTREAM_DURATION.labels(label, model.provider).observe(self.upstream_s)
         if self.attempts.count > 1:
             metrics.RETRIES.labels(label).inc(self.attempts.count - 1)
         if self.fallback:
@@ -180,8 +191,8 @@ class CallRecorder:
             return
         genai = (
             metrics.OPERATION.get(ep.endpoint_type, ep.endpoint_type),
-            ep.model.provider,
-            ep.model.name or "",
+            model.provider,
+            model.name or "",
             str((response or {}).get("model") or ""),
             label,
         )
@@ -204,6 +215,7 @@ class CallRecorder:
     ) -> None:
         """One JSON line per call: what happened and how long it took; never content or keys."""
         ep = self.endpoint
+        model = self.served_model
         line = {
             "ts": round(self.timestamp, 3),
             "id": self.id,
@@ -211,8 +223,8 @@ class CallRecorder:
             "client": self.client,
             "route": self.route,
             "endpoint": ep.name if ep is not None else None,
-            "provider": ep.model.provider if ep is not None else None,
-            "model": ep.model.name if ep is not None else None,
+            "provider": model.provider if model is not None else None,
+            "model": model.name if model is not None else None,
             "stream": self.stream,
             "status": status,
             "latency_ms": round(elapsed * 1000, 3),

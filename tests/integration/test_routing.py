@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 
 import httpx
+import orjson
 import pytest
 from asgi_lifespan import LifespanManager
 
@@ -41,6 +42,17 @@ endpoints:
     endpoint_type: llm/v1/chat
     model: {provider: openai, name: x, config: {openai_api_key: $UNSET_TEST_KEY}}
     fallbacks: [backup]
+  - name: weighted
+    endpoint_type: llm/v1/chat
+    models:
+      - {provider: openai, name: p-model, weight: 3, config: {openai_api_key: k1, openai_api_base: "https://primary.example/v1"}}
+      - {provider: openai, name: b-model, weight: 1, config: {openai_api_key: k2, openai_api_base: "https://backup.example/v1"}}
+    circuit_breaker: {failures: 1, cooldown: 60}
+  - name: half-keyless
+    endpoint_type: llm/v1/chat
+    models:
+      - {provider: openai, name: x, config: {openai_api_key: $UNSET_TEST_KEY}}
+      - {provider: openai, name: b-model, config: {openai_api_key: k2, openai_api_base: "https://backup.example/v1"}}
 routes:
   - name: split
     task_type: llm/v1/chat
@@ -201,3 +213,38 @@ async def test_token_limit_counts_usage_from_responses_and_streams(client, respx
     r = await client.post("/v1/chat/completions", json=body("budget"))
     assert r.status_code == 429 and "3 tokens per hour" in r.json()["error"]["message"]
     assert int(r.headers["retry-after"]) >= 1
+
+
+async def test_weighted_models_inside_one_endpoint(client, respx_mock):
+    primary = respx_mock.post(PRIMARY).mock(return_value=answer("p"))
+    backup = respx_mock.post(BACKUP).mock(return_value=answer("b"))
+    for _ in range(400):
+        assert (await client.post("/v1/chat/completions", json=body("weighted"))).status_code == 200
+    # 3:1 over 400 calls: sd = sqrt(400 * 0.75 * 0.25) ~ 8.7; 5 sd either side.
+    assert abs(primary.call_count - 300) <= 44 and primary.call_count + backup.call_count == 400
+    sent_models = {orjson.loads(c.request.content)["model"] for c in backup.calls}
+    assert sent_models == {"b-model"}, "each model's own name goes upstream"
+    recs = await records(client)
+    assert {(r.endpoint, r.model) for r in recs} == {("weighted", "p-model"), ("weighted", "b-model")}
+    health = (await client.get("/health")).json()["endpoints"]["weighted"]
+    assert [m["weight"] for m in health["models"]] == [3, 1] and health["available"] is True
+    # MLflow's listing shows the first model, as its clients expect one.
+    ep = (await client.get("/api/2.0/endpoints/weighted")).json()
+    assert ep["model"] == {"name": "p-model", "provider": "openai"}
+
+
+async def test_a_failing_model_is_skipped_by_its_own_breaker(client, respx_mock):
+    primary = respx_mock.post(PRIMARY).mock(return_value=httpx.Response(500))
+    backup = respx_mock.post(BACKUP).mock(return_value=answer("b"))
+    statuses = [(await client.post("/v1/chat/completions", json=body("weighted"))).status_code for _ in range(40)]
+    assert primary.call_count == 1, "one failure opens that model's circuit"
+    assert statuses.count(502) == 1 and backup.call_count == 39
+
+
+async def test_models_without_credentials_are_left_out(client, respx_mock):
+    backup = respx_mock.post(BACKUP).mock(return_value=answer("b"))
+    for _ in range(5):
+        assert (await client.post("/v1/chat/completions", json=body("half-keyless"))).status_code == 200
+    assert backup.call_count == 5
+    health = (await client.get("/health")).json()["endpoints"]["half-keyless"]
+    assert health["available"] is True and "UNSET_TEST_KEY" in health["models"][0]["reason"]

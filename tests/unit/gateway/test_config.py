@@ -138,3 +138,26 @@ def test_version_changes_with_the_file(tmp_path):
     first = load_config(path).version
     path.write_text(MLFLOW_DOCS + "\n# edited\n")
     assert load_config(path).version != first and len(first) == 12
+
+
+WEIGHTED = """
+endpoints:
+- name: chat
+  endpoint_type: llm/v1/chat
+  models:
+    - {provider: openai, name: a, weight: 2, config: {openai_api_key: k}}
+    - {provider: opena1, name: b, config: {openai_api_key: k}}
+"""
+
+
+def test_weighted_models_errors_name_the_model():
+    with pytest.raises(ConfigError, match=r"endpoints\[0\].models\[1\].provider: unknown provider 'opena1'"):
+        make_config(WEIGHTED)
+    with pytest.raises(ConfigError, match=r"endpoints\[0\]: .*either 'model' or 'models'"):
+        make_config(WEIGHTED.replace("  models:", "  model: {provider: openai, name: a}\n  models:"))
+    with pytest.raises(ConfigError, match=r"endpoints\[0\].models\[0\].weight"):
+        make_config(WEIGHTED.replace("weight: 2", "weight: 0").replace("opena1", "openai"))
+    config = make_config(WEIGHTED.replace("opena1", "openai").replace("name: b,", "name: b, colour: red,"))
+    assert [m.weight for m in config.endpoints[0].targets] == [2, 1]
+    assert config.endpoints[0].model.name == "a"
+    assert "endpoints[0].models[1].colour: unknown key, ignored" in config.warnings
