@@ -45,9 +45,14 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buffer = self._buffer + chunk
+        held = b""
         if b"\r" in buffer:
+            if buffer.endswith(b"\r"):
+                # The "\n" of a "\r\n" may be in the next read: two line breaks would end the event.
+                buffer, held = buffer[:-1], b"\r"
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *blocks, self._buffer = buffer.split(b"\n\n")
+        *blocks, rest = buffer.split(b"\n\n")
+        self._buffer = rest + held
         events = []
         for block in blocks:
             event = _parse_block(block)
