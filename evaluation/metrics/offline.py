@@ -26,7 +26,7 @@ def cache_dir() -> Path:
 
 
 def _install_hint(package: str) -> str:
-    return f"{package} is not installed: pip install 'llm-gateway[eval]'"
+    return f"{package} is not installed: pip install llm-gateway (evaluation's dependencies are part of it)"
 
 
 @functools.cache
