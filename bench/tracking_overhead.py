@@ -59,11 +59,10 @@ def start(mode: str, workdir: Path) -> subprocess.Popen[bytes]:
 
 
 def measure(mode: str, proc: subprocess.Popen[bytes], args: argparse.Namespace, out: Path) -> float:
-    subprocess.run(
-        [sys.executable, str(SHARED / "run.py"), f"http://127.0.0.1:{PORT}/v1/chat/completions", "-c", str(args.conns),
-         "-d", str(args.duration), "-w", "3", "-b", "chat", "-s", f"tracking-{mode}", "-p", str(proc.pid), "-o", str(out)],
-        check=True,
-    )  # fmt: skip
+    url = f"http://127.0.0.1:{PORT}/v1/chat/completions"
+    run = [sys.executable, str(SHARED / "run.py"), url, "-c", str(args.conns), "-d", str(args.duration), "-w", "3"]
+    run += ["-b", "chat", "-s", f"tracking-{mode}", "-p", str(proc.pid), "-o", str(out)]
+    subprocess.run(run, check=True)
     return float(json.loads(out.read_text().splitlines()[-1])["rps"])
 
 
