@@ -276,6 +276,7 @@ async def test_writer_spools_while_mlflow_is_unreachable_then_replays(mlflow_ser
     sink = writer.sink
     assert isinstance(sink, MlflowSink)
     sink.tracking_uri = mlflow_server
+    await sink._http.aclose()
     sink._http = httpx.AsyncClient(base_url=mlflow_server, timeout=10)
     for i in range(200, 250):
         writer.submit(record(i))
