@@ -12,14 +12,10 @@ from gateway.auth import Authenticator, open_access_warning
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from tests.helpers import BASE_CONFIG, flushed, make_config
+from tests.integration.hygiene import ADMIN_KEY, GATEWAY_KEYS, HASHED_KEY, LIMITED_KEY, TEAM_KEY
 
 pytestmark = pytest.mark.anyio
 OPENAI = "https://api.openai.com/v1"
-TEAM_KEY = "gw-test-team-KEY-0000000001"
-LIMITED_KEY = "gw-test-limited-KEY-0000000002"
-HASHED_KEY = "gw-test-hashed-KEY-0000000003"
-ADMIN_KEY = "gw-test-admin-KEY-0000000004"
-GATEWAY_KEYS = (TEAM_KEY, LIMITED_KEY, HASHED_KEY, ADMIN_KEY)
 ONE_ENDPOINT = """
 endpoints:
   - name: chat
