@@ -120,6 +120,52 @@ def openapi_schema() -> dict[str, Any]:
             "/endpoints/{name}/invocations": _with_name(dict(inv_op)),
             "/gateway/{name}/invocations": _with_name({"post": dict(inv_op["post"])}),
             "/health": _get("Health, config version and endpoint availability"),
+            "/admin/reload": {
+                "post": {
+                    "summary": "Reload the config file now (admin key when auth is on)",
+                    "responses": {
+                        "200": {
+                            "description": "reloaded or unchanged",
+                            "content": {"application/json": {"schema": _OBJECT}},
+                        },
+                        "422": {
+                            "description": "the new config was refused; the old one keeps serving",
+                            "content": {"application/json": {"schema": _OBJECT}},
+                        },
+                        "409": {
+                            "description": "not started from a config file",
+                            "content": {"application/json": {"schema": _ERROR}},
+                        },
+                    },
+                }
+            },  # fmt: skip
+            "/api/traces": {
+                "get": {
+                    "summary": "Call records, newest first (admin key when auth is on)",
+                    "parameters": [
+                        {"name": "endpoint", "in": "query", "schema": {"type": "string"}},
+                        {"name": "status", "in": "query", "schema": {"type": "string"}},
+                        {"name": "since", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {"description": "OK", "content": {"application/json": {"schema": _OBJECT}}},
+                        "400": {"description": "a bad filter", "content": {"application/json": {"schema": _ERROR}}},
+                        "404": {"description": "no trace store", "content": {"application/json": {"schema": _ERROR}}},
+                    },
+                }
+            },
+            "/api/traces/{id}": {
+                "get": {
+                    "summary": "One call record (admin key when auth is on)",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "OK", "content": {"application/json": {"schema": _OBJECT}}},
+                        "404": {"description": "unknown id", "content": {"application/json": {"schema": _ERROR}}},
+                    },
+                }
+            },
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OK"}}}},
         },
         "components": {"schemas": _components()},
