@@ -1,4 +1,4 @@
-"""`llm-gateway traces list|show|export|prune` and `llm-gateway runs list|show`.
+"""`llm-gateway traces list|show|export|prune` and `llm-gateway runs list|show|export|compare`.
 
 `gateway/cli.py` calls `register(subparsers)`; every leaf returns its exit code. The database is
 `--db`, else `$LLM_GATEWAY_TRACKING_DB`, else the sqlite sink of `--config` (or of
@@ -53,6 +53,10 @@ def register(subparsers: Any) -> None:
     runs_show = _leaf(runs_sub, "show", "a run's params, metrics, tables and artifacts", cmd_runs_show)
     runs_show.add_argument("id")
     runs_show.add_argument("--json", action="store_true", help="include table rows")
+    runs_export = _leaf(runs_sub, "export", "copy a run to an MLflow tracking server", cmd_runs_export)
+    runs_export.add_argument("id")
+    runs_export.add_argument("--mlflow", required=True, metavar="URI", help="the MLflow tracking server, http(s)://...")
+    runs_export.add_argument("--experiment", default="llm-gateway-evaluation", help="created when missing")
     try:  # `runs compare` lives with evaluation, which owns what a run's metrics mean
         from evaluation.cli import add_compare_parser
     except ImportError:  # pragma: no cover - evaluation's dependencies not installed
@@ -227,6 +231,24 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         for r in runs
     ]
     _table(["ID", "NAME", "STATUS", "STARTED", "DURATION"], rows, sys.stdout)
+    return 0
+
+
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    """The run's params, metrics and tables (eval_results_table shows in MLflow's evaluation view)."""
+    from tracking.sinks.mlflow import MlflowError, export_run
+
+    with _open(args) as store:
+        try:
+            run = store.get_run(args.id)
+        except RunNotFound:
+            return _fail(f"no run with id {args.id!r}")
+    try:
+        # MLFLOW_TRACKING_TOKEN, as MLflow's own clients read it, for servers behind auth.
+        mlflow_run = export_run(run, args.mlflow, args.experiment, token=os.environ.get("MLFLOW_TRACKING_TOKEN"))
+    except MlflowError as exc:
+        return _fail(f"export to {args.mlflow} failed: {exc}")
+    print(f"run {args.id} -> MLflow run {mlflow_run} (experiment {args.experiment!r})")
     return 0
 
 

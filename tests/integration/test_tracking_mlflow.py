@@ -365,6 +365,22 @@ def test_export_run_from_the_store_reads_back_with_the_mlflow_client(mlflow_serv
     assert table[["inputs", "outputs"]].to_dict("records") == [{"inputs": "q", "outputs": "a"}]
 
 
+def test_runs_export_command(mlflow_server, tmp_path, capsys):
+    from gateway import cli
+    from tracking.store import open_store
+
+    db = str(tmp_path / "traces.db")
+    with open_store(db) as store:
+        run = store.create_run("cli eval", {"model": "endpoints:/chat"})
+        store.log_metrics(run, {"exact_match/v1": 0.5})
+        store.finish_run(run)
+    assert cli.main(["runs", "export", run, "--db", db, "--mlflow", mlflow_server, "--experiment", "gw-cli"]) == 0
+    mlflow_run = capsys.readouterr().out.split("MLflow run ")[1].split()[0]
+    got = api(mlflow_server, "GET", "/api/2.0/mlflow/runs/get", params={"run_id": mlflow_run})
+    assert {m["key"]: m["value"] for m in got["run"]["data"]["metrics"]} == {"exact_match/v1": 0.5}
+    assert cli.main(["runs", "export", "missing", "--db", db, "--mlflow", mlflow_server]) == 1
+
+
 def test_export_run_names_the_server_error(mlflow_server):
     with pytest.raises(MlflowError, match="HTTP 4"):
         export_run({"id": "bad", "metrics": {"m": 1.0}, "params": {"k" * 300: "v"}}, mlflow_server, "gw-eval-bad")
