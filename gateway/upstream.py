@@ -10,6 +10,7 @@ respx can mock upstreams. Both answer with the same small UpstreamResponse.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
@@ -106,6 +107,12 @@ class _HttpxResponse:
         await self._response.aclose()
 
 
+@functools.lru_cache(maxsize=256)
+def _client_timeout(total: float | None, connect: float, read: float) -> aiohttp.ClientTimeout:
+    # A handful of distinct values (one per endpoint setting): made once, not per call.
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+
+
 class UpstreamClient:
     """Owned by the app's lifespan; built once, shared by every provider."""
 
@@ -152,7 +159,7 @@ class UpstreamClient:
                 response = await self._httpx.send(request, stream=True)
             return _HttpxResponse(response, self.max_body_bytes, deadline)
         # aiohttp's own `total` covers connecting, sending and reading the body: no extra timer per call.
-        timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
+        timeout = _client_timeout(total_timeout, connect_timeout, read_timeout)
         response = await self._get_session().post(
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )

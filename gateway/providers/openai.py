@@ -48,30 +48,44 @@ class OpenAIProvider(HTTPProvider):
     secret_fields = frozenset({"openai_api_key"})
     passthrough = True
     config: OpenAIConfig
+    _targets: dict[str, tuple[str, dict[str, str]]]
 
-    def _request(self, endpoint_type: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._targets = {}
+
+    def _target(self, endpoint_type: str) -> tuple[str, dict[str, str]]:
+        """URL and headers for one endpoint type; the same for every call, so built once."""
+        cached = self._targets.get(endpoint_type)
+        if cached is not None:
+            return cached
         cfg = self.config
         key = cfg.openai_api_key.get_secret_value()
+        if cfg.openai_api_type == "openai":
+            url = (cfg.openai_api_base or "https://api.openai.com/v1").rstrip("/") + _PATHS[endpoint_type]
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            if cfg.openai_organization:
+                headers["OpenAI-Organization"] = cfg.openai_organization
+        else:
+            base = (cfg.openai_api_base or "").rstrip("/")
+            url = (
+                f"{base}/openai/deployments/{cfg.openai_deployment_name}{_PATHS[endpoint_type]}"
+                f"?api-version={cfg.openai_api_version}"
+            )
+            if cfg.openai_api_type == "azure":
+                headers = {"api-key": key, "Content-Type": "application/json"}
+            else:  # azuread: the key is an Entra ID token
+                headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self._targets[endpoint_type] = (url, headers)
+        return url, headers
+
+    def _request(self, endpoint_type: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         body = {**body, "model": self.model}
         if stream:
             body["stream"] = True
             # Ask for usage on streams so token counts always reach tracking.
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        if cfg.openai_api_type == "openai":
-            base = (cfg.openai_api_base or "https://api.openai.com/v1").rstrip("/")
-            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-            if cfg.openai_organization:
-                headers["OpenAI-Organization"] = cfg.openai_organization
-            return UpstreamRequest(base + _PATHS[endpoint_type], body, headers)
-        base = (cfg.openai_api_base or "").rstrip("/")
-        url = (
-            f"{base}/openai/deployments/{cfg.openai_deployment_name}{_PATHS[endpoint_type]}"
-            f"?api-version={cfg.openai_api_version}"
-        )
-        if cfg.openai_api_type == "azure":
-            headers = {"api-key": key, "Content-Type": "application/json"}
-        else:  # azuread: the key is an Entra ID token
-            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        url, headers = self._target(endpoint_type)
         return UpstreamRequest(url, body, headers)
 
     def chat_request(self, body: dict[str, Any], stream: bool) -> UpstreamRequest:
