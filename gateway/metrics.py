@@ -212,6 +212,12 @@ def overhead(endpoint: str, route: str) -> Any:
     return OVERHEAD.labels(endpoint, route)
 
 
+@functools.lru_cache(maxsize=8192)
+def child(metric: Any, *labels: str) -> Any:
+    """A labelled child of any metric above, cached (label values are bounded by design)."""
+    return metric.labels(*labels)
+
+
 def scrape_registry() -> CollectorRegistry:
     """What /metrics serves: this process's registry, or the sum over all workers' files."""
     if not os.environ.get(MULTIPROC_ENV):

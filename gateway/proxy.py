@@ -36,8 +36,8 @@ JSON = "application/json"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The request body as a JSON object; 413 past max_bytes, 400 when it is not a JSON object."""
+async def read_json(request: Request, max_bytes: int) -> tuple[dict[str, Any], bytes]:
+    """The request body as a JSON object, and its bytes; 413 past max_bytes, 400 when not a JSON object."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise PayloadTooLarge(f"body: {length} bytes is over the limit of {max_bytes}", param="body")
@@ -57,7 +57,7 @@ async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
         raise InvalidRequest(f"body: invalid JSON ({exc})", param="body") from None
     if not isinstance(data, dict):
         raise InvalidRequest("body: must be a JSON object", param="body")
-    return data
+    return data, body
 
 
 def validate(endpoint_type: str, body: dict[str, Any]) -> None:
@@ -97,8 +97,8 @@ async def handle(
             recorder.requested = endpoint_name
             endpoint = router.get(endpoint_name, endpoint_type)
             recorder.bind(endpoint.config)
-        body = await read_json(request, state.max_body_bytes)
-        check_request(request.scope, body, router.config.gateway)  # before anything keeps or parses it
+        body, raw = await read_json(request, state.max_body_bytes)
+        check_request(request.scope, body, router.config.gateway, raw=raw)  # before anything keeps or parses it
         recorder.request_body = body
         recorder.stream = body.get("stream") is True
         if endpoint_name is None:

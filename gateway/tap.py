@@ -175,7 +175,7 @@ class CallRecorder:
         if ep is None:
             return
         if self.upstream_s:
-            metrics.UPSTREAM_DURATION.labels(label, model.provider).observe(self.upstream_s)
+            metrics.child(metrics.UPSTREAM_DURATION, label, model.provider).observe(self.upstream_s)
         if self.attempts.count > 1:
             metrics.RETRIES.labels(label).inc(self.attempts.count - 1)
         if self.fallback:
@@ -196,19 +196,19 @@ class CallRecorder:
             str((response or {}).get("model") or ""),
             label,
         )
-        metrics.GENAI_DURATION.labels(*genai).observe(elapsed)
+        metrics.child(metrics.GENAI_DURATION, *genai).observe(elapsed)
         if usage:
             prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
             if isinstance(prompt, int):
-                metrics.TOKEN_USAGE.labels(*genai, "input").observe(prompt)
+                metrics.child(metrics.TOKEN_USAGE, *genai, "input").observe(prompt)
             if isinstance(completion, int):
-                metrics.TOKEN_USAGE.labels(*genai, "output").observe(completion)
+                metrics.child(metrics.TOKEN_USAGE, *genai, "output").observe(completion)
         if self.stream and self._ttft is not None:
             ttft = self._ttft / 1000
-            metrics.TTFT.labels(*genai).observe(ttft)
+            metrics.child(metrics.TTFT, *genai).observe(ttft)
             completion = (usage or {}).get("completion_tokens")
             if isinstance(completion, int) and completion > 1:
-                metrics.TPOT.labels(*genai).observe((elapsed - ttft) / (completion - 1))
+                metrics.child(metrics.TPOT, *genai).observe((elapsed - ttft) / (completion - 1))
 
     def _access_log(
         self, status: int, elapsed: float, usage: dict[str, Any] | None, error: BaseException | None

@@ -65,6 +65,10 @@ class _AiohttpResponse:
             self._response.close()
             raise _too_large(self._limit)
         try:
+            if length is not None and "Content-Encoding" not in self._response.headers:
+                # Known size, under the bound, not compressed (a compressed body can inflate past it):
+                # one read instead of a loop over chunks.
+                return await self._response.read()
             return b"".join([chunk async for chunk in self.iter_bytes()])
         except BaseException:
             self._response.close()  # a body read only in part can't go back to the pool
