@@ -271,6 +271,12 @@ class HTTPProvider:
                 for event in decoder.close():
                     for chunk in self._translate_chunk(translate, event, state):
                         yield chunk
+            if state.finish_reason is None:
+                # The body ended cleanly but the answer never said it was finished: cut short upstream.
+                # Relaying it as complete would hand the client half an answer that looks whole.
+                raise UpstreamUnavailable(
+                    f"upstream {self.name} ended the stream before the answer finished", code="upstream_truncated"
+                )
         finally:
             await response.aclose()
 

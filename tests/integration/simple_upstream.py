@@ -40,6 +40,10 @@ async def chat(request: Request) -> Response:
                      "choices": [{"index": 0, "delta": {"content": f"{model}{i} "}, "finish_reason": None}]}  # fmt: skip
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
             await asyncio.sleep(0.03)
+        done = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 10, "total_tokens": 11}}  # fmt: skip
+        yield b"data: " + orjson.dumps(done) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")

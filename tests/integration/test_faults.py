@@ -146,12 +146,6 @@ def test_reset_mid_stream_is_an_in_band_error_and_the_record_keeps_the_partial_o
     assert record["response"]["choices"][0]["message"]["content"] == "partial answer"
 
 
-@pytest.mark.xfail(
-    reason="known bug: a stream that ends cleanly without finish_reason or [DONE] is relayed as complete; "
-    "the fix (HTTPProvider.stream: raise when state.finish_reason is None) waits for the e2e mock's slow "
-    "streams to send a finish chunk",
-    strict=True,
-)
 def test_stream_that_ends_without_finishing_is_an_in_band_error(http: httpx.Client, gw: Gateway, marker: str) -> None:
     # A clean end of the body, but no finish_reason and no [DONE]: the answer was cut short.
     r = http.post("/v1/chat/completions", json=chat("cutclean", marker, stream=True))

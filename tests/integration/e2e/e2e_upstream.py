@@ -226,6 +226,8 @@ class MockUpstream:
             count = int(behaviour[4:] or 30)
             async for piece in self._slow(token, count, lambda i: chunk({"content": f"c{i} "})):
                 yield piece
+            yield chunk({}, "stop")  # a finished stream says so: without it the gateway reports truncation
+            yield b"data: [DONE]\n\n"
             return
         yield chunk({"role": "assistant", "content": ""})
         if behaviour == "cut":

@@ -77,7 +77,7 @@ def test_sigterm_lets_a_stream_finish_and_flushes_its_record(
 
     assert not reader.is_alive()
     assert events[-1] == "[DONE]"  # the in-flight stream was not cut by the shutdown
-    assert len(events) == 16
+    assert len(events) == 17  # 15 content chunks, the finish chunk, [DONE]
     assert upstream.stream_log(prompt).completed
     traces = own_gateway.workdir / "traces.jsonl"
     records = [json.loads(line) for line in traces.read_text().splitlines()]
