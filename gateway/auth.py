@@ -24,8 +24,6 @@ import ipaddress
 import logging
 import math
 import re
-import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import metrics
 from gateway.errors import AuthenticationFailed, ConfigError, GatewayError, PermissionDenied, RateLimited
+from gateway.ratelimit import LimitStore
 
 logger = logging.getLogger("gateway.auth")
 
@@ -128,31 +127,6 @@ def resolve_keys(auth: AuthSettings, *, strict: bool, warnings: list[str], endpo
                         warnings.append(f"{path}.endpoints: {name!r} is not a configured endpoint")
 
 
-class KeyLimiter:
-    """At most `calls` admitted in any `period` seconds for one key (a sliding log, in this process)."""
-
-    __slots__ = ("calls", "period", "_admitted")
-
-    def __init__(self, calls: int, period: float) -> None:
-        self.calls = calls
-        self.period = period
-        self._admitted: deque[float] = deque()
-
-    def acquire(self, key_name: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        while self._admitted and self._admitted[0] <= now - self.period:
-            self._admitted.popleft()
-        if len(self._admitted) >= self.calls:
-            retry_after = max(1, math.ceil(self._admitted[0] + self.period - now))
-            raise RateLimited(
-                f"key {key_name!r} is rate limited to {self.calls} calls per {self.period:g} s; "
-                f"retry in {retry_after} s",
-                code="key_rate_limit_exceeded",
-                headers={"Retry-After": str(retry_after)},
-            )
-        self._admitted.append(now)
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a request authenticated as."""
@@ -160,11 +134,11 @@ class Principal:
     name: str
     endpoints: frozenset[str] | None  # None: every endpoint
     admin: bool
-    limiter: KeyLimiter | None
+    limit: tuple[int, float] | None  # (calls, period seconds); counted in the app's limit store
 
 
 class Authenticator:
-    """The configured keys as digests, plus per-key limiter state (rebuilt when the config is)."""
+    """The configured keys as digests."""
 
     def __init__(self, auth: AuthSettings) -> None:
         self.metrics_requires_key = auth.metrics_requires_key
@@ -173,8 +147,8 @@ class Authenticator:
             if key._digest is None:
                 continue
             allowed = None if key.endpoints == "*" else frozenset(key.endpoints)
-            limiter = KeyLimiter(key.limit.calls, _PERIOD_SECONDS[key.limit.renewal_period]) if key.limit else None
-            self._entries.append((key._digest, Principal(key.name, allowed, False, limiter)))
+            limit = (key.limit.calls, float(_PERIOD_SECONDS[key.limit.renewal_period])) if key.limit else None
+            self._entries.append((key._digest, Principal(key.name, allowed, False, limit)))
         for admin in auth.admin_keys:
             if admin._digest is not None:
                 self._entries.append((admin._digest, Principal(admin.name, None, True, None)))
@@ -205,7 +179,7 @@ class AuthMiddleware:
     """Pure ASGI (streams pass through untouched): 401 without a valid key, 403 for admin routes.
 
     On success it sets `scope["gateway.key_name"]`, `scope["gateway.key_endpoints"]` (None for all)
-    and `scope["gateway.key_limiter"]`; `authorize()` checks them once the endpoint is known.
+    and `scope["gateway.key_limit"]`; `authorize()` checks them once the endpoint is known.
     """
 
     def __init__(self, app: ASGIApp, auth: AuthSettings | None = None) -> None:
@@ -256,26 +230,40 @@ class AuthMiddleware:
             return
         scope["gateway.key_name"] = principal.name
         scope["gateway.key_endpoints"] = principal.endpoints
-        scope["gateway.key_limiter"] = principal.limiter
+        scope["gateway.key_limit"] = principal.limit
         await self.app(scope, receive, send)
 
 
-def authorize(scope: Mapping[str, Any], endpoint: Any) -> None:
-    """403 when the request's key may not call `endpoint`; 429 past the key's own limit."""
+def may_call(scope: Mapping[str, Any], endpoint_name: str) -> bool:
+    """Whether the request's key may call this endpoint (any, when auth is off or the key allows "*")."""
+    allowed = scope.get("gateway.key_endpoints")
+    return allowed is None or endpoint_name in allowed
+
+
+async def authorize(scope: Mapping[str, Any], endpoint: Any, store: LimitStore, prefix: str) -> None:
+    """403 when the request's key may not call `endpoint`; 429 past the key's own limit.
+
+    The key's calls are counted in the app's limit store, like endpoint limits: they survive a
+    reload, and with `limits.storage: redis://` every worker and replica shares one count.
+    """
     name = scope.get("gateway.key_name")
     if name is None:
         return
-    allowed = scope.get("gateway.key_endpoints")
-    if allowed is not None and endpoint.name not in allowed:
+    if not may_call(scope, endpoint.name):
         AUTH_FAILURES.labels("forbidden").inc()
         raise PermissionDenied(f"key {name!r} may not call endpoint {endpoint.name!r}", code="endpoint_not_allowed")
-    limiter: KeyLimiter | None = scope.get("gateway.key_limiter")
-    if limiter is not None:
-        try:
-            limiter.acquire(name)
-        except RateLimited:
+    limit: tuple[int, float] | None = scope.get("gateway.key_limit")
+    if limit is not None:
+        calls, period = limit
+        wait = await store.hit(f"{prefix}:key:{name}:{calls}/{period:g}", calls, period)
+        if wait is not None:
             AUTH_FAILURES.labels("rate_limited").inc()
-            raise
+            retry_after = max(1, math.ceil(wait))
+            raise RateLimited(
+                f"key {name!r} is rate limited to {calls} calls per {period:g} s; retry in {retry_after} s",
+                code="key_rate_limit_exceeded",
+                headers={"Retry-After": str(retry_after)},
+            )
 
 
 async def _send_error(send: Send, path: str, error: GatewayError) -> None:

@@ -110,7 +110,7 @@ async def handle(
             recorder.bind(endpoint.config)
         elif refuse_model is not None and "model" in body:
             raise InvalidRequest(refuse_model, param="model")
-        authorize(request.scope, endpoint)
+        await authorize(request.scope, endpoint, state.limit_store, router.config.limits.key_prefix)
         validate(endpoint.config.endpoint_type, body)
         endpoint_type = endpoint.config.endpoint_type
         if recorder.stream:

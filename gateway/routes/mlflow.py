@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import InvalidRequest
+from gateway.auth import may_call
+from gateway.errors import EndpointNotFound, InvalidRequest
 from gateway.proxy import handle
 from gateway.responses import ORJSONResponse
 from gateway.router import Endpoint
@@ -57,7 +58,7 @@ def _page(request: Request) -> tuple[list[Endpoint], str | None]:
             start = int(orjson.loads(base64.b64decode(token, validate=True))["index"])
         except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             raise InvalidRequest("page_token: invalid page token", param="page_token") from None
-    endpoints = list(request.app.state.router.endpoints.values())
+    endpoints = [ep for ep in request.app.state.router.endpoints.values() if may_call(request.scope, ep.name)]
     end = start + PAGE_SIZE
     next_token = base64.b64encode(orjson.dumps({"index": end})).decode() if len(endpoints) > end else None
     return endpoints[start:end], next_token
@@ -68,8 +69,16 @@ async def list_endpoints(request: Request) -> Response:
     return ORJSONResponse({"endpoints": [endpoint_object(ep) for ep in page], "next_page_token": next_token})
 
 
+def _visible_endpoint(request: Request) -> Endpoint:
+    name = request.path_params["name"]
+    if not may_call(request.scope, name):
+        raise EndpointNotFound(f"endpoint {name!r} is not configured", code="endpoint_not_found")
+    endpoint: Endpoint = request.app.state.router.get(name)
+    return endpoint
+
+
 async def get_endpoint(request: Request) -> Response:
-    return ORJSONResponse(endpoint_object(request.app.state.router.get(request.path_params["name"])))
+    return ORJSONResponse(endpoint_object(_visible_endpoint(request)))
 
 
 async def list_routes(request: Request) -> Response:
@@ -78,7 +87,7 @@ async def list_routes(request: Request) -> Response:
 
 
 async def get_route(request: Request) -> Response:
-    return ORJSONResponse(legacy_route_object(request.app.state.router.get(request.path_params["name"])))
+    return ORJSONResponse(legacy_route_object(_visible_endpoint(request)))
 
 
 async def invocations(request: Request) -> Response:

@@ -6,6 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.auth import may_call
+from gateway.errors import EndpointNotFound
 from gateway.providers.base import CHAT, COMPLETIONS, EMBEDDINGS
 from gateway.proxy import handle
 from gateway.responses import ORJSONResponse
@@ -29,12 +31,17 @@ async def list_models(request: Request) -> Response:
     data = [
         {"id": ep.name, "object": "model", "created": created, "owned_by": ep.config.model.provider}
         for ep in router.endpoints.values()
+        if may_call(request.scope, ep.name)
     ]
     return ORJSONResponse({"object": "list", "data": data})
 
 
 async def get_model(request: Request) -> Response:
-    ep = request.app.state.router.get(request.path_params["name"])
+    name = request.path_params["name"]
+    if not may_call(request.scope, name):
+        # The same answer as for a name that does not exist: a key learns nothing about others' endpoints.
+        raise EndpointNotFound(f"endpoint {name!r} is not configured", param="model", code="endpoint_not_found")
+    ep = request.app.state.router.get(name)
     created = int(request.app.state.router.created)
     return ORJSONResponse({"id": ep.name, "object": "model", "created": created, "owned_by": ep.config.model.provider})
 

@@ -260,3 +260,31 @@ def test_start_up_warns_loudly_on_an_open_non_loopback_listener(monkeypatch, hos
     assert (message is not None) == warns
     if message:
         assert message.startswith("!!!") and "no gateway keys" in message and "docs/security.md" in message
+
+
+async def test_listings_show_a_key_only_the_endpoints_it_may_call(app_client):
+    limited = [m["id"] for m in (await app_client.get("/v1/models", headers=bearer(LIMITED_KEY))).json()["data"]]
+    assert limited == ["chat"]
+    everything = (await app_client.get("/v1/models", headers=bearer(TEAM_KEY))).json()["data"]
+    assert len(everything) > 1
+    r = await app_client.get("/v1/models/claude", headers=bearer(LIMITED_KEY))
+    assert r.status_code == 404, "another key's endpoint looks like one that does not exist"
+    mlflow = (await app_client.get("/api/2.0/endpoints/", headers=bearer(LIMITED_KEY))).json()["endpoints"]
+    assert [e["name"] for e in mlflow] == ["chat"]
+    assert (await app_client.get("/api/2.0/endpoints/claude", headers=bearer(LIMITED_KEY))).status_code == 404
+
+
+async def test_key_limit_survives_a_router_swap(app_client, upstream_ok):
+    # Counted in the app's limit store (shared through Redis when configured), not in the router.
+    for _ in range(2):
+        assert (
+            await app_client.post("/v1/chat/completions", json=CHAT, headers=bearer(LIMITED_KEY))
+        ).status_code == 200
+    app = app_client.app
+    from gateway.router import EndpointRouter
+
+    app.state.router = EndpointRouter(
+        app.state.config, app.state.http_client, app.state.limit_store, previous=app.state.router
+    )
+    r = await app_client.post("/v1/chat/completions", json=CHAT, headers=bearer(LIMITED_KEY))
+    assert r.status_code == 429 and r.json()["error"]["code"] == "key_rate_limit_exceeded"
