@@ -25,7 +25,7 @@ from gateway.errors import (
     invalid_request_from,
 )
 from gateway.limits import check_request
-from gateway.providers.base import Provider, StreamChunk, StreamState
+from gateway.providers.base import Provider, StreamChunk, StreamState, stream_batches
 from gateway.router import Endpoint
 from gateway.schemas import REQUEST_MODELS
 from gateway.streaming import DONE, encode_sse, encode_sse_error
@@ -155,59 +155,55 @@ def _served_headers(outcome: routing.Outcome[Any], attempts: routing.Attempts) -
 
 async def _open_stream(
     endpoint_type: str, body: dict[str, Any], provider: Provider, endpoint: Endpoint
-) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
-    """Start the stream and pull its first chunk, so failures before any byte can be retried or
+) -> tuple[AsyncIterator[list[StreamChunk]], list[StreamChunk]]:
+    """Start the stream and pull its first batch, so failures before any byte can be retried or
     answered with a real status code."""
-    chunks = provider.stream(endpoint_type, body, StreamState())
+    batches = stream_batches(provider, endpoint_type, body, StreamState())
     try:
         async with asyncio.timeout(endpoint.config.timeout.total):
-            first = await chunks.__anext__()
+            first = await batches.__anext__()
     except StopAsyncIteration:
-        first = None
+        first = []
     except TimeoutError:
         raise UpstreamTimeout(
             f"endpoint {endpoint.name!r}: no first chunk within the timeout", code="upstream_timeout"
         ) from None
-    return chunks, first
+    return batches, first
 
 
 async def _relay(
-    first: StreamChunk | None,
-    chunks: AsyncIterator[StreamChunk],
+    first: list[StreamChunk],
+    batches: AsyncIterator[list[StreamChunk]],
     recorder: CallRecorder,
     wants_usage: bool,
     served: Endpoint,
 ) -> AsyncIterator[bytes]:
+    """Write each upstream read's chunks to the client in one piece; finish the record however it ends."""
     assembled = StreamAssembler()
     status, error = 200, None
     try:
-        if first is not None:
-            assembled.add(first.data)
-            clock = time.perf_counter()
-            yield _encode(first, wants_usage)
-            recorder.client_wait_s += time.perf_counter() - clock  # suspended at `yield`: the client is reading
-            iterator = chunks.__aiter__()
-            while True:
+        batch = first
+        iterator = batches.__aiter__()
+        while batch:
+            out = b"".join([_encode(chunk, wants_usage, assembled) for chunk in batch])
+            if out:
                 clock = time.perf_counter()
-                try:
-                    chunk = await iterator.__anext__()
-                except StopAsyncIteration:
-                    break
-                finally:
-                    recorder.upstream_stream_s += time.perf_counter() - clock
-                assembled.add(chunk.data)
-                out = _encode(chunk, wants_usage)
-                if out:
-                    clock = time.perf_counter()
-                    yield out
-                    recorder.client_wait_s += time.perf_counter() - clock
+                yield out
+                recorder.client_wait_s += time.perf_counter() - clock  # suspended at `yield`: the client is reading
+            clock = time.perf_counter()
+            try:
+                batch = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                recorder.upstream_stream_s += time.perf_counter() - clock
         await served.spend(assembled.usage)
         yield DONE
     except GatewayError as exc:
         status, error = exc.status_code, exc
         yield encode_sse_error(exc.to_dict())
     except (asyncio.CancelledError, GeneratorExit) as exc:
-        status, error = 499, exc  # the client went away; closing `chunks` cancels the upstream request
+        status, error = 499, exc  # the client went away; closing the stream cancels the upstream request
         raise
     except Exception as exc:
         logger.exception("stream failed")
@@ -216,7 +212,7 @@ async def _relay(
             {"error": {"message": "internal error", "type": "server_error", "param": None, "code": None}}
         )
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()  # type: ignore[attr-defined]
         recorder.finish(
             status,
             response=assembled.response(),
@@ -226,7 +222,8 @@ async def _relay(
         )
 
 
-def _encode(chunk: StreamChunk, wants_usage: bool) -> bytes:
+def _encode(chunk: StreamChunk, wants_usage: bool, assembled: StreamAssembler) -> bytes:
+    assembled.add(chunk.data)
     # We ask upstreams for a usage-only chunk (empty choices); clients that did not ask don't get it.
     if not wants_usage and not chunk.data.get("choices") and chunk.data.get("usage"):
         return b""

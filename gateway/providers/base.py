@@ -7,7 +7,7 @@ timeouts, error mapping and stream handling are written once.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -234,6 +234,15 @@ class HTTPProvider:
         return ProviderResponse(translated, content if self.passthrough else None)
 
     async def stream(self, endpoint_type: str, body: dict[str, Any], state: StreamState) -> AsyncIterator[StreamChunk]:
+        """The Provider protocol's stream: one chunk at a time."""
+        async for batch in self.stream_batches(endpoint_type, body, state):
+            for chunk in batch:
+                yield chunk
+
+    async def stream_batches(
+        self, endpoint_type: str, body: dict[str, Any], state: StreamState
+    ) -> AsyncIterator[list[StreamChunk]]:
+        """The chunks of each upstream read together, so the relay writes them to the client at once."""
         if endpoint_type not in self._chunkers:
             raise InvalidRequest(f"stream: {endpoint_type} endpoints do not stream", param="stream")
         up = self._requesters[endpoint_type](body, True)
@@ -265,12 +274,10 @@ class HTTPProvider:
                             f"upstream {self.name} sent no stream event for {self.idle_timeout:g} s",
                             code="stream_idle_timeout",
                         )
-                    for event in events:
-                        for chunk in self._translate_chunk(translate, event, state):
-                            yield chunk
-                for event in decoder.close():
-                    for chunk in self._translate_chunk(translate, event, state):
-                        yield chunk
+                    for batch in self._translate_batch(translate, events, state):
+                        yield batch
+                for batch in self._translate_batch(translate, decoder.close(), state):
+                    yield batch
             if state.finish_reason is None:
                 # The body ended cleanly but the answer never said it was finished: cut short upstream.
                 # Relaying it as complete would hand the client half an answer that looks whole.
@@ -279,6 +286,24 @@ class HTTPProvider:
                 )
         finally:
             await response.aclose()
+
+    def _translate_batch(
+        self,
+        translate: Callable[[SSEEvent, StreamState], list[dict[str, Any]]],
+        events: list[SSEEvent],
+        state: StreamState,
+    ) -> Iterator[list[StreamChunk]]:
+        """One batch for the events of one read; if an event fails, what came before it goes out first."""
+        batch: list[StreamChunk] = []
+        try:
+            for event in events:
+                batch.extend(self._translate_chunk(translate, event, state))
+        except GatewayError:
+            if batch:
+                yield batch
+            raise
+        if batch:
+            yield batch
 
     def _translate_chunk(
         self, translate: Callable[[SSEEvent, StreamState], list[dict[str, Any]]], event: SSEEvent, state: StreamState
@@ -297,6 +322,24 @@ class HTTPProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def stream_batches(
+    provider: Provider, endpoint_type: str, body: dict[str, Any], state: StreamState
+) -> AsyncIterator[list[StreamChunk]]:
+    """A provider's stream as batches: HTTPProvider's own, or one chunk per batch for a provider
+    that streams some other way (its own `stream`, e.g. Bedrock's binary event stream)."""
+    if isinstance(provider, HTTPProvider) and type(provider).stream is HTTPProvider.stream:
+        return provider.stream_batches(endpoint_type, body, state)
+    return _one_by_one(provider.stream(endpoint_type, body, state))
+
+
+async def _one_by_one(chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[list[StreamChunk]]:
+    try:
+        async for chunk in chunks:
+            yield [chunk]
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 class RateLimitedUpstream(RateLimited, UpstreamError):
