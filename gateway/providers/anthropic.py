@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from gateway.errors import InvalidRequest
 from gateway.providers import register
 from gateway.providers.base import CHAT, COMPLETIONS, HTTPProvider, StreamState, UpstreamRequest
+from gateway.providers.common import now, text_of, usage
 from gateway.streaming import SSEEvent
 
 
@@ -32,14 +33,6 @@ FINISH_REASONS = {
 }
 # OpenAI parameters the Messages API has no equivalent for: refused rather than silently dropped.
 UNSUPPORTED = ("presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias", "seed", "suffix")
-
-
-def _text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
 
 
 def _image(part: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +79,11 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list
         role = msg["role"]
         where = f"messages[{i}]"
         if role in ("system", "developer"):
-            system.append(_text(msg.get("content")))
+            system.append(text_of(msg.get("content")))
             continue
         if role == "tool":
             blocks = [
-                {"type": "tool_result", "tool_use_id": msg.get("tool_call_id"), "content": _text(msg.get("content"))}
+                {"type": "tool_result", "tool_use_id": msg.get("tool_call_id"), "content": text_of(msg.get("content"))}
             ]
             role = "user"
         elif role == "function":
@@ -131,17 +124,10 @@ def translate_tools(body: dict[str, Any], payload: dict[str, Any]) -> None:
 
 
 def usage_from(u: dict[str, Any]) -> dict[str, Any]:
+    """Cache reads and writes are prompt tokens too; reads are also OpenAI's `cached_tokens`."""
     cached = u.get("cache_read_input_tokens") or 0
     prompt = (u.get("input_tokens") or 0) + (u.get("cache_creation_input_tokens") or 0) + cached
-    completion = u.get("output_tokens") or 0
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if cached:
-        usage["prompt_tokens_details"] = {"cached_tokens": cached}
-    return usage
+    return usage(prompt, u.get("output_tokens"), cached)
 
 
 @register("anthropic")
@@ -223,7 +209,7 @@ class AnthropicProvider(HTTPProvider):
         return {
             "id": data["id"],
             "object": "chat.completion",
-            "created": _now(),
+            "created": now(),
             "model": data.get("model", self.model),
             "choices": [
                 {"index": 0, "message": message, "finish_reason": FINISH_REASONS.get(data.get("stop_reason"), "stop")}
@@ -337,9 +323,3 @@ class AnthropicProvider(HTTPProvider):
         if usage is not None:
             chunk["usage"] = usage
         return chunk
-
-
-def _now() -> int:
-    import time
-
-    return int(time.time())
