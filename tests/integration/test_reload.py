@@ -142,3 +142,26 @@ async def test_sighup_reloads(gateway, config_file):
 async def test_admin_reload_without_a_config_file_is_409(app_client):
     r = await app_client.post("/admin/reload")
     assert r.status_code == 409 and r.json()["error"]["code"] == "no_config_file"
+
+
+async def test_a_reload_swaps_the_gateway_keys_too(tmp_path, respx_mock, monkeypatch):
+    respx_mock.post("https://a.example/v1/chat/completions").mock(side_effect=lambda _: answer("model-a"))
+    old_key, new_key, admin_key = "gw-old-key-0123456789", "gw-new-key-0123456789", "gw-admin-key-0123456789"
+    monkeypatch.setenv("TEST_ADMIN_KEY", admin_key)
+    base = TEMPLATE.format(model="model-a", host="a.example", watch="false")
+    keys = "auth:\n  keys: [{{name: team, key: {key}}}]\n  admin_keys: [{{name: ops, key: $TEST_ADMIN_KEY}}]\n"
+    path = tmp_path / "gateway.yaml"
+    path.write_text(base + keys.format(key=old_key))
+    manager, client = await start(path)
+    try:
+        body = {"model": "chat", "messages": MESSAGES}
+        call = lambda key: client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})  # noqa: E731
+        assert (await call(old_key)).status_code == 200
+        path.write_text(base + keys.format(key=new_key))
+        r = await client.post("/admin/reload", headers={"Authorization": f"Bearer {admin_key}"})
+        assert r.json()["result"] == "reloaded"
+        assert (await call(old_key)).status_code == 401, "a key removed from the config stops working at once"
+        assert (await call(new_key)).status_code == 200
+    finally:
+        await client.aclose()
+        await manager.__aexit__(None, None, None)
