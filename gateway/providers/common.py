@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest
-from gateway.providers.base import StreamState
+from gateway.providers.base import StreamState, stream_event_json
+from gateway.streaming import SSEEvent
 
 CHUNK = "chat.completion.chunk"
 
@@ -154,6 +155,22 @@ def usage_chunk(state: StreamState, usage: dict[str, Any]) -> dict[str, Any]:
         "choices": [],
         "usage": usage,
     }
+
+
+def openai_event(provider: Any, event: SSEEvent, state: StreamState) -> dict[str, Any] | None:
+    """An OpenAI-format stream event as a dict (None for `[DONE]`), with its usage and finish reason
+    noted in `state`; an in-stream error event raises the provider's error."""
+    data = stream_event_json(event)
+    if data is None:
+        return None
+    if "error" in data and "choices" not in data:
+        raise provider.error(502, event.data.encode(), {})
+    if data.get("usage"):
+        state.usage = data["usage"]
+    for choice in data.get("choices") or ():
+        if choice.get("finish_reason"):
+            state.finish_reason = choice["finish_reason"]
+    return data
 
 
 def usage(prompt: int | None, completion: int | None, cached: int | None = None) -> dict[str, Any]:

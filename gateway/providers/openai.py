@@ -14,8 +14,8 @@ from gateway.providers.base import (
     HTTPProvider,
     StreamState,
     UpstreamRequest,
-    stream_event_json,
 )
+from gateway.providers.common import openai_event
 from gateway.streaming import SSEEvent
 
 
@@ -110,16 +110,7 @@ class OpenAIProvider(HTTPProvider):
         return data
 
     def chat_chunk(self, event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
-        data = stream_event_json(event)
-        if data is None:
-            return []
-        if "error" in data and "choices" not in data:
-            raise self.error(502, event.data.encode(), {})
-        if data.get("usage"):
-            state.usage = data["usage"]
-        for choice in data.get("choices") or ():
-            if choice.get("finish_reason"):
-                state.finish_reason = choice["finish_reason"]
-        return [data]
+        data = openai_event(self, event, state)
+        return [] if data is None else [data]
 
     completions_chunk = chat_chunk

@@ -22,12 +22,12 @@ from gateway.providers.base import (
     HTTPProvider,
     StreamState,
     UpstreamRequest,
-    stream_event_json,
 )
 from gateway.providers.common import (
     ToolCallNormalizer,
     completion_chunk_from_chat,
     completion_from_chat,
+    openai_event,
     prompt_messages,
     refuse_images,
 )
@@ -157,20 +157,16 @@ class OpenAICompatibleProvider(HTTPProvider):
         return data
 
     def chat_chunk(self, event: SSEEvent, state: StreamState) -> list[dict[str, Any]]:
-        data = stream_event_json(event)
+        data = openai_event(self, event, state)
         if data is None:
             return []
-        if "error" in data and "choices" not in data:
-            raise self.error(502, event.data.encode(), {})
-        usage = data.get("usage") or (data.get("x_groq") or {}).get("usage")
-        if usage:
-            state.usage = data["usage"] = usage
+        groq_usage = (data.get("x_groq") or {}).get("usage")
+        if groq_usage and not data.get("usage"):  # groq reports usage under x_groq
+            state.usage = data["usage"] = groq_usage
         state.id = state.id or data.get("id", "")
         state.model = state.model or data.get("model", "")
         dropped = False
         for choice in data.get("choices") or ():
-            if choice.get("finish_reason"):
-                state.finish_reason = choice["finish_reason"]
             delta = choice.get("delta") or {}
             if delta.get("tool_calls"):
                 tools = state.extra.setdefault("tools", {})
