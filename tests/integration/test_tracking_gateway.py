@@ -7,23 +7,19 @@ SQLite file, which the tests read back with the store once the gateway has exite
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.integration.e2e.conftest import free_port, gateway_env, start_gateway
 from tests.integration.e2e.e2e_upstream import OPENAI_KEY, MockUpstream
 from tracking.store import open_store
 
 pytestmark = pytest.mark.slow
-LLM_GATEWAY = str(Path(sys.executable).parent / "llm-gateway")
 
 CONFIG = """
 endpoints:
@@ -49,12 +45,6 @@ tracking:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[MockUpstream]:
     mock = MockUpstream()
@@ -68,29 +58,10 @@ class Gateway:
         self.db = tmp_path / "traces.db"
         config = tmp_path / "gateway.yaml"
         config.write_text(CONFIG.format(base=upstream.base_url, db=self.db, spool=tmp_path / "spool"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_GATEWAY")}
-        env.update(TRACKING_E2E_KEY=OPENAI_KEY, NO_PROXY="*")
-        self.log = tmp_path / "gateway.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [LLM_GATEWAY, "serve", "--config", str(config), "--port", str(self.port), "--log-level", "warning"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=tmp_path,
-                env=env,
-            )
-        deadline = time.monotonic() + 20
-        while True:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"gateway did not start:\n{self.log.read_text()}"
-            time.sleep(0.1)
+        started = start_gateway(
+            config, tmp_path, env=gateway_env(TRACKING_E2E_KEY=OPENAI_KEY), args=("--log-level", "warning")
+        )
+        self.url, self.process, self.log = started.url, started.process, started.log_path
 
     def terminate(self) -> int:
         """SIGTERM and wait; uvicorn re-raises the signal after a graceful shutdown, hence -15."""
