@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 import pydantic
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
 
 from gateway import routing
 from gateway.auth import authorize
@@ -26,14 +25,14 @@ from gateway.errors import (
 )
 from gateway.limits import check_request
 from gateway.providers.base import Provider, StreamChunk, StreamState, stream_batches
+from gateway.responses import BytesResponse, ProxyResponse, SSEResponse, raw_headers
 from gateway.router import Endpoint
 from gateway.schemas import REQUEST_MODELS
 from gateway.streaming import DONE, encode_sse, encode_sse_error
 from gateway.tap import CallRecorder, StreamAssembler
 
 logger = logging.getLogger("gateway.proxy")
-JSON = "application/json"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
 async def read_json(request: Request, max_bytes: int) -> tuple[dict[str, Any], bytes]:
@@ -74,7 +73,7 @@ async def handle(
     endpoint_type: str | None = None,
     endpoint_name: str | None = None,
     refuse_model: str | None = None,
-) -> Response:
+) -> ProxyResponse:
     """Read, resolve, validate, call the provider and answer; every outcome is recorded exactly once.
 
     Args:
@@ -121,10 +120,13 @@ async def handle(
             recorder.first_token()
             chunks, first = opened.value
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(
+            return SSEResponse(
                 _relay(first, chunks, recorder, wants_usage, opened.endpoint),
-                media_type="text/event-stream",
-                headers={**SSE_HEADERS, **_served_headers(opened, recorder.attempts), **recorder.timing_headers()},
+                headers=[
+                    *SSE_HEADERS,
+                    *raw_headers(_served_headers(opened, recorder.attempts)),
+                    *raw_headers(recorder.timing_headers()),
+                ],
             )
         outcome = await routing.call(
             router, endpoint, lambda provider, _: provider.invoke(endpoint_type, body), recorder.attempts
@@ -141,8 +143,9 @@ async def handle(
     result = outcome.value
     recorder.finish(200, response=result.data)
     content = result.raw if result.raw is not None else orjson.dumps(result.data)
-    return Response(
-        content, media_type=JSON, headers={**_served_headers(outcome, recorder.attempts), **recorder.timing_headers()}
+    return BytesResponse(
+        content,
+        headers=[*raw_headers(_served_headers(outcome, recorder.attempts)), *raw_headers(recorder.timing_headers())],
     )
 
 

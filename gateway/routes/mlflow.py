@@ -17,7 +17,7 @@ from starlette.routing import Route
 from gateway.auth import may_call
 from gateway.errors import EndpointNotFound, InvalidRequest
 from gateway.proxy import handle
-from gateway.responses import ORJSONResponse
+from gateway.responses import ORJSONResponse, ProxyResponse
 from gateway.router import Endpoint
 
 PAGE_SIZE = 500
@@ -90,7 +90,7 @@ async def get_route(request: Request) -> Response:
     return ORJSONResponse(legacy_route_object(_visible_endpoint(request)))
 
 
-async def invocations(request: Request) -> Response:
+async def invocations(request: Request) -> ProxyResponse:
     return await handle(
         request,
         "/endpoints/{name}/invocations",
@@ -99,7 +99,7 @@ async def invocations(request: Request) -> Response:
     )
 
 
-async def gateway_invocations(request: Request) -> Response:
+async def gateway_invocations(request: Request) -> ProxyResponse:
     return await handle(
         request,
         "/gateway/{name}/invocations",

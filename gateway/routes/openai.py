@@ -10,18 +10,18 @@ from gateway.auth import may_call
 from gateway.errors import EndpointNotFound
 from gateway.providers.base import CHAT, COMPLETIONS, EMBEDDINGS
 from gateway.proxy import handle
-from gateway.responses import ORJSONResponse
+from gateway.responses import ORJSONResponse, ProxyResponse
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: Request) -> ProxyResponse:
     return await handle(request, "/v1/chat/completions", endpoint_type=CHAT)
 
 
-async def completions(request: Request) -> Response:
+async def completions(request: Request) -> ProxyResponse:
     return await handle(request, "/v1/completions", endpoint_type=COMPLETIONS)
 
 
-async def embeddings(request: Request) -> Response:
+async def embeddings(request: Request) -> ProxyResponse:
     return await handle(request, "/v1/embeddings", endpoint_type=EMBEDDINGS)
 
 
