@@ -238,6 +238,7 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
             yield
         finally:
             mirror.cancel()
+            metrics.flush()
             if reloader is not None:
                 await reloader.aclose()
             await app.state.writer.aclose()

@@ -171,21 +171,21 @@ class CallRecorder:
         requests.inc()
         duration.observe(elapsed)
         metrics.in_flight(route).dec()
-        metrics.overhead(label, route).observe(self.overhead_s)
+        metrics.histogram(metrics.OVERHEAD, label, route).observe(self.overhead_s)
         if ep is None:
             return
         if self.upstream_s:
-            metrics.child(metrics.UPSTREAM_DURATION, label, model.provider).observe(self.upstream_s)
+            metrics.histogram(metrics.UPSTREAM_DURATION, label, model.provider).observe(self.upstream_s)
         if self.attempts.count > 1:
-            metrics.RETRIES.labels(label).inc(self.attempts.count - 1)
+            metrics.counter(metrics.RETRIES, label).inc(self.attempts.count - 1)
         if self.fallback:
-            metrics.FALLBACKS.labels(label, self.fallback).inc()
+            metrics.counter(metrics.FALLBACKS, label, self.fallback).inc()
         if error is not None:
             kind = _error_kind(error)
             if kind is not None:
-                metrics.UPSTREAM_ERRORS.labels(label, kind).inc()
+                metrics.counter(metrics.UPSTREAM_ERRORS, label, kind).inc()
             if status == 429:
-                metrics.RATE_LIMITED.labels(label, "upstream" if kind == "rate_limited" else "gateway").inc()
+                metrics.counter(metrics.RATE_LIMITED, label, "upstream" if kind == "rate_limited" else "gateway").inc()
             return
         if status != 200:
             return
@@ -196,19 +196,19 @@ class CallRecorder:
             str((response or {}).get("model") or ""),
             label,
         )
-        metrics.child(metrics.GENAI_DURATION, *genai).observe(elapsed)
+        metrics.histogram(metrics.GENAI_DURATION, *genai).observe(elapsed)
         if usage:
             prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
             if isinstance(prompt, int):
-                metrics.child(metrics.TOKEN_USAGE, *genai, "input").observe(prompt)
+                metrics.histogram(metrics.TOKEN_USAGE, *genai, "input").observe(prompt)
             if isinstance(completion, int):
-                metrics.child(metrics.TOKEN_USAGE, *genai, "output").observe(completion)
+                metrics.histogram(metrics.TOKEN_USAGE, *genai, "output").observe(completion)
         if self.stream and self._ttft is not None:
             ttft = self._ttft / 1000
-            metrics.child(metrics.TTFT, *genai).observe(ttft)
+            metrics.histogram(metrics.TTFT, *genai).observe(ttft)
             completion = (usage or {}).get("completion_tokens")
             if isinstance(completion, int) and completion > 1:
-                metrics.child(metrics.TPOT, *genai).observe((elapsed - ttft) / (completion - 1))
+                metrics.histogram(metrics.TPOT, *genai).observe((elapsed - ttft) / (completion - 1))
 
     def _access_log(
         self, status: int, elapsed: float, usage: dict[str, Any] | None, error: BaseException | None

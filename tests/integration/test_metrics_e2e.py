@@ -8,6 +8,7 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.metrics import FLUSH_DELAY_S
 from tests.helpers import redis_server
 from tests.integration import simple_upstream
 from tests.integration.e2e.conftest import gateway_env, start_gateway, stop_gateway
@@ -55,6 +56,7 @@ def test_two_workers_sum_exactly_and_stably(upstream, tmp_path):
         while len(pids) < 2 and time.monotonic() < deadline:
             pids.add(httpx.get(f"{gateway.url}/health", timeout=5).json()["pid"])
         assert len(pids) == 2, "both workers answered"
+        time.sleep(FLUSH_DELAY_S * 5)  # each worker hands its batched samples to the shared files within this
         labels = {"endpoint": "chat", "route": "/v1/chat/completions", "status_class": "2xx"}
         scrapes = [total(gateway.url, "gateway_requests_total", **labels) for _ in range(8)]
         assert scrapes == [n] * 8, "every scrape, whichever worker answers it, shows the sum over both"
