@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -81,6 +81,8 @@ class GatewayApp(Starlette):
             response = await scope["gateway.handler"](request)
         except GatewayError as exc:
             response = await gateway_error_handler(request, exc)
+        except ClientDisconnect:
+            return  # recorded as 499; nobody is left to answer
         except Exception as exc:
             response = await internal_error_handler(request, exc)
         await response(scope, receive, send)

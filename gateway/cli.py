@@ -84,6 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         access_log=args.access_log == "text",
+        server_header=False,  # "server: uvicorn" tells a scanner what to try; the gateway's headers say enough
         log_level=args.log_level,
         timeout_graceful_shutdown=args.graceful_timeout,
     )

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 import pydantic
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from gateway import routing
 from gateway.auth import authorize
@@ -25,7 +26,7 @@ from gateway.errors import (
 )
 from gateway.limits import check_request
 from gateway.providers.base import Provider, StreamChunk, StreamState, stream_batches
-from gateway.responses import BytesResponse, ProxyResponse, SSEResponse, raw_headers
+from gateway.responses import BytesResponse, ProxyResponse, RawHeaders, SSEResponse
 from gateway.router import Endpoint
 from gateway.schemas import REQUEST_MODELS
 from gateway.streaming import DONE, encode_sse, encode_sse_error
@@ -40,14 +41,7 @@ async def read_json(request: Request, max_bytes: int) -> tuple[dict[str, Any], b
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise PayloadTooLarge(f"body: {length} bytes is over the limit of {max_bytes}", param="body")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"body: over the limit of {max_bytes} bytes", param="body")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await _receive_body(request.receive, max_bytes)
     if not body:
         raise InvalidRequest("body: a JSON object is required", param="body")
     try:
@@ -57,6 +51,32 @@ async def read_json(request: Request, max_bytes: int) -> tuple[dict[str, Any], b
     if not isinstance(data, dict):
         raise InvalidRequest("body: must be a JSON object", param="body")
     return data, body
+
+
+async def _receive_body(receive: Receive, max_bytes: int) -> bytes:
+    """The body straight from ASGI messages: usually one, with no copy (Request.stream() is an async
+    generator and a join, a few microseconds per call that showed in profiles)."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnect()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"body: over the limit of {max_bytes} bytes", param="body")
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body: over the limit of {max_bytes} bytes", param="body")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def validate(endpoint_type: str, body: dict[str, Any]) -> None:
@@ -122,11 +142,7 @@ async def handle(
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return SSEResponse(
                 _relay(first, chunks, recorder, wants_usage, opened.endpoint),
-                headers=[
-                    *SSE_HEADERS,
-                    *raw_headers(_served_headers(opened, recorder.attempts)),
-                    *raw_headers(recorder.timing_headers()),
-                ],
+                headers=[*SSE_HEADERS, *_served_headers(opened, recorder)],
             )
         outcome = await routing.call(
             router, endpoint, lambda provider, _: provider.invoke(endpoint_type, body), recorder.attempts
@@ -138,21 +154,22 @@ async def handle(
         exc.headers.update(recorder.timing_headers())
         raise
     except BaseException as exc:
-        recorder.finish(499 if isinstance(exc, asyncio.CancelledError) else 500, error=exc)
+        gone = isinstance(exc, asyncio.CancelledError | ClientDisconnect)  # the client left before the answer
+        recorder.finish(499 if gone else 500, error=exc)
         raise
     result = outcome.value
     recorder.finish(200, response=result.data)
     content = result.raw if result.raw is not None else orjson.dumps(result.data)
     return BytesResponse(
         content,
-        headers=[*raw_headers(_served_headers(outcome, recorder.attempts)), *raw_headers(recorder.timing_headers())],
+        headers=_served_headers(outcome, recorder),
     )
 
 
-def _served_headers(outcome: routing.Outcome[Any], attempts: routing.Attempts) -> dict[str, str]:
-    headers = {"x-gateway-endpoint": outcome.endpoint.name}
-    if attempts.count > 1:
-        headers["x-gateway-attempts"] = str(attempts.count)
+def _served_headers(outcome: routing.Outcome[Any], recorder: CallRecorder) -> RawHeaders:
+    headers = [(b"x-gateway-endpoint", outcome.endpoint.name.encode("latin-1")), *recorder.raw_timing_headers()]
+    if recorder.attempts.count > 1:
+        headers.append((b"x-gateway-attempts", b"%d" % recorder.attempts.count))
     return headers
 
 

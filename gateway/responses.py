@@ -9,7 +9,7 @@ prebuilt header lists and one watcher task per stream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -22,10 +22,6 @@ RawHeaders = list[tuple[bytes, bytes]]
 class ORJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-def raw_headers(headers: Mapping[str, str]) -> RawHeaders:
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 class BytesResponse:

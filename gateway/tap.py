@@ -242,14 +242,18 @@ class CallRecorder:
 
     def timing_headers(self) -> dict[str, str]:
         """x-request-id, Server-Timing and x-gateway-overhead-ms for the response (so far, for streams)."""
+        return {name.decode(): value.decode("latin-1") for name, value in self.raw_timing_headers()}
+
+    def raw_timing_headers(self) -> list[tuple[bytes, bytes]]:
+        """The same as ASGI header pairs, for the proxy routes' responses (built on every call)."""
         elapsed = time.perf_counter() - self.start
         upstream = self.upstream_s
-        overhead_ms = max(0.0, elapsed - upstream - self.client_wait_s) * 1000
-        return {
-            "x-request-id": self.client_request_id or self.id,
-            "server-timing": f"gateway;dur={overhead_ms:.3f}, upstream;dur={upstream * 1000:.3f}",
-            "x-gateway-overhead-ms": f"{overhead_ms:.3f}",
-        }
+        overhead = b"%.3f" % (max(0.0, elapsed - upstream - self.client_wait_s) * 1000)
+        return [
+            (b"x-request-id", (self.client_request_id or self.id).encode("latin-1")),
+            (b"server-timing", b"gateway;dur=%s, upstream;dur=%.3f" % (overhead, upstream * 1000)),
+            (b"x-gateway-overhead-ms", overhead),
+        ]
 
 
 def _error_kind(error: BaseException) -> str | None:

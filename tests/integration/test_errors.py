@@ -196,3 +196,32 @@ async def test_refused_calls_are_recorded_and_counted_too(app_client, memory_sin
     metrics = (await app_client.get("/metrics")).text
     assert 'endpoint="(unknown)",route="/v1/chat/completions",status_class="4xx"' in metrics
     assert "made-up-name" not in metrics, "client-chosen names never become label values"
+
+
+async def test_a_client_that_leaves_mid_body_is_recorded_as_499_and_gets_nothing(app_client, memory_sink, caplog):
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"model": "chat", "mess', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "query_string": b"",
+        "root_path": "", "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000), "state": {},
+    }  # fmt: skip
+    await app_client.app(scope, receive, send)
+    await flushed(app_client)
+    assert sent == [], "no answer is written to a client that is gone"
+    (record,) = memory_sink.records
+    assert record.status == 499 and record.route == "/v1/chat/completions"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "a client leaving is not a server error"
