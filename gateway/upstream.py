@@ -112,7 +112,7 @@ class _HttpxResponse:
 
 
 @functools.lru_cache(maxsize=256)
-def _client_timeout(total: float | None, connect: float, read: float) -> aiohttp.ClientTimeout:
+def _client_timeout(total: float | None, connect: float, read: float | None) -> aiohttp.ClientTimeout:
     # A handful of distinct values (one per endpoint setting): made once, not per call.
     return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
 
@@ -133,7 +133,14 @@ class UpstreamClient:
         # Created on first use: an aiohttp session must be made inside the running loop.
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=POOL_SIZE, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,
+                auto_decompress=True,
+                # One session serves every client: a cookie an upstream sets for one call must never
+                # ride along on another client's call (and the jar's lookups cost time on every call).
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
         return self._session
 
     async def send(
@@ -163,7 +170,9 @@ class UpstreamClient:
                 response = await self._httpx.send(request, stream=True)
             return _HttpxResponse(response, self.max_body_bytes, deadline)
         # aiohttp's own `total` covers connecting, sending and reading the body: no extra timer per call.
-        timeout = _client_timeout(total_timeout, connect_timeout, read_timeout)
+        # With a total, a read timeout as long adds nothing but a timer rescheduled on every read.
+        read = None if total_timeout is not None and read_timeout >= total_timeout else read_timeout
+        timeout = _client_timeout(total_timeout, connect_timeout, read)
         response = await self._get_session().post(
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )

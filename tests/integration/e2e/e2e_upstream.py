@@ -14,6 +14,7 @@ on demand: a `MOCK:<behaviour>` marker anywhere in the request body picks the be
     MOCK:stall       streams one chunk, then goes silent for 5 s
     MOCK:streamerror streams one chunk, then an in-band error event (OpenAI's and Anthropic's shapes)
     MOCK:tool        Anthropic answers with a tool_use block (when the request has tools)
+    MOCK:cookie      answers normally, with a Set-Cookie header
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class MockUpstream:
         reply = "Echo: " + self._last_user_text(body["messages"])
         usage = {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}
         if not body.get("stream"):
-            return JSONResponse(
+            answer = JSONResponse(
                 {
                     "id": "chatcmpl-mock",
                     "object": "chat.completion",
@@ -203,6 +204,9 @@ class MockUpstream:
                     "usage": usage,
                 }
             )
+            if behaviour == "cookie":
+                answer.set_cookie("upstream_session", "for-one-caller-only", path="/")
+            return answer
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
             data = {

@@ -85,3 +85,22 @@ def test_sigterm_lets_a_stream_finish_and_flushes_its_record(
     assert record["stream"] is True and record["status"] == 200
     assert record["ttft_ms"] is not None
     assert "Application shutdown complete" in own_gateway.log()
+
+
+def test_a_cookie_an_upstream_sets_never_reaches_another_call(
+    upstream: MockUpstream, tmp_path: Path, token: str
+) -> None:
+    # One upstream session serves every client, so a cookie jar in it would hand one caller's
+    # upstream session to the next. By name, not IP: cookie jars refuse cookies from IP hosts.
+    path = tmp_path / "gateway.yaml"
+    path.write_text(CONFIG.format(base=upstream.base_url.replace("127.0.0.1", "localhost")))
+    gateway = start_gateway(path, tmp_path, env=gateway_env())
+    try:
+        first = httpx.post(f"{gateway.url}/v1/chat/completions", json=_chat(f"{token} MOCK:cookie"), timeout=10)
+        assert first.status_code == 200 and "upstream_session" not in first.headers.get("set-cookie", "")
+        second = httpx.post(f"{gateway.url}/v1/chat/completions", json=_chat(f"{token} second"), timeout=10)
+        assert second.status_code == 200
+    finally:
+        stop_gateway(gateway)
+    (_, received) = upstream.received(token)
+    assert "cookie" not in received.headers, received.headers
