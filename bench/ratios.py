@@ -3,6 +3,8 @@
 
     bench/ratios.py /tmp/llm-bench/results/<run>     (what `make bench` prints at the end)
 
+With bench/interleaved.py's results in the folder, its interleaved ratios are printed too.
+
 Ratios, not absolute numbers: the machines here are shared and noisy, so only systems measured in
 the same run are compared. Missing systems (e.g. an anchor that failed to install) show as n/a.
 """
@@ -79,6 +81,12 @@ def main(folder: Path) -> int:
     check("added p50 latency at c=1 over direct (ms)", added, 1.0, False, "{:.2f}")
     idle = systems.get(GATEWAY, {}).get("idle_rss_mb")
     check("gateway idle RSS per worker (MB)", float(idle) if idle else None, 80, False, "{:.1f}")
+    interleaved = folder / "interleaved.json"
+    if interleaved.exists():  # bench/interleaved.py: the same two ratios, drift cancelled out
+        for kind, result in json.loads(interleaved.read_text()).items():
+            rounds = len(result["rounds"])
+            name = f"{kind} c={result['conns']}: gateway / bare aiohttp proxy, interleaved (median of {rounds})"
+            check(name, result["median"], 0.75, True, "{:.2f}×")
 
     print("| target | measured | wanted | |\n|---|---|---|---|")
     for row in rows:
