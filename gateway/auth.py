@@ -186,13 +186,19 @@ class AuthMiddleware:
         self.app = app
         self._fallback = auth
         self._cached: tuple[AuthSettings, Authenticator] | None = None
+        self._cached_for: object = None  # the router whose config `_cached` came from
 
     def _authenticator(self, scope: Scope) -> Authenticator | None:
         # Read the live config, so a reload that swaps the router swaps the keys too.
         state = getattr(scope.get("app"), "state", None)
-        config = getattr(getattr(state, "router", None), "config", None) or getattr(state, "config", None)
+        router = getattr(state, "router", None)
+        if router is not None and self._cached_for is router:  # the common case: no reload since the last call
+            return self._cached[1] if self._cached is not None else None
+        config = getattr(router, "config", None) or getattr(state, "config", None)
         auth = getattr(config, "auth", None) if config is not None else self._fallback
+        self._cached_for = router
         if auth is None or not auth.enabled:
+            self._cached = None
             return None
         if self._cached is None or self._cached[0] is not auth:
             self._cached = (auth, Authenticator(auth))

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pydantic
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from gateway import routing
 from gateway.auth import authorize
@@ -36,12 +36,13 @@ logger = logging.getLogger("gateway.proxy")
 SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
-async def read_json(request: Request, max_bytes: int) -> tuple[dict[str, Any], bytes]:
-    """The request body as a JSON object, and its bytes; 413 past max_bytes, 400 when not a JSON object."""
-    length = request.headers.get("content-length")
+async def read_json(receive: Receive, length: str | None, max_bytes: int) -> tuple[dict[str, Any], bytes]:
+    """The request body as a JSON object, and its bytes; 413 past max_bytes, 400 when not a JSON object.
+
+    `length` is the Content-Length header, when sent: a body announced as too large is refused unread."""
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise PayloadTooLarge(f"body: {length} bytes is over the limit of {max_bytes}", param="body")
-    body = await _receive_body(request.receive, max_bytes)
+    body = await _receive_body(receive, max_bytes)
     if not body:
         raise InvalidRequest("body: a JSON object is required", param="body")
     try:
@@ -79,6 +80,17 @@ async def _receive_body(receive: Receive, max_bytes: int) -> bytes:
             return b"".join(chunks)
 
 
+def _request_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """(x-request-id, content-length) from the raw headers in one pass; the first of each wins."""
+    request_id = length = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and request_id is None:
+            request_id = value.decode("latin-1")
+        elif name == b"content-length" and length is None:
+            length = value.decode("latin-1")
+    return request_id, length
+
+
 def validate(endpoint_type: str, body: dict[str, Any]) -> None:
     try:
         SCHEMAS[endpoint_type].validate_python(body)
@@ -101,23 +113,26 @@ async def handle(
         endpoint_name: the endpoint named in the URL (MLflow routes); None reads the body's `model`.
         refuse_model: when set, a `model` field in the body is refused with this message (MLflow).
     """
+    scope = request.scope
     state = request.app.state
     router = state.router  # this call keeps the router it started with, whatever a reload swaps in
+    request_id, length = _request_headers(scope)
+    client = scope.get("client")
     recorder = CallRecorder(
         state.writer,
         route=route,
-        client=request.client.host if request.client else None,
-        client_request_id=request.headers.get("x-request-id"),
-        start=request.scope.get("gateway.start") or time.perf_counter(),
-        key_name=request.scope.get("gateway.key_name"),
+        client=client[0] if client else None,
+        client_request_id=request_id,
+        start=scope.get("gateway.start") or time.perf_counter(),
+        key_name=scope.get("gateway.key_name"),
     )
     try:
         if endpoint_name is not None:
             recorder.requested = endpoint_name
             endpoint = router.get(endpoint_name, endpoint_type)
             recorder.bind(endpoint.config)
-        body, raw = await read_json(request, state.max_body_bytes)
-        check_request(request.scope, body, router.config.gateway, raw=raw)  # before anything keeps or parses it
+        body, raw = await read_json(request.receive, length, state.max_body_bytes)
+        check_request(scope, body, router.config.gateway, raw=raw)  # before anything keeps or parses it
         recorder.request_body = body
         recorder.stream = body.get("stream") is True
         if endpoint_name is None:
@@ -129,7 +144,7 @@ async def handle(
             recorder.bind(endpoint.config)
         elif refuse_model is not None and "model" in body:
             raise InvalidRequest(refuse_model, param="model")
-        await authorize(request.scope, endpoint, state.limit_store, router.config.limits.key_prefix)
+        await authorize(scope, endpoint, state.limit_store, router.config.limits.key_prefix)
         validate(endpoint.config.endpoint_type, body)
         endpoint_type = endpoint.config.endpoint_type
         if recorder.stream:
