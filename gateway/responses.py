@@ -9,7 +9,7 @@ prebuilt header lists and one watcher task per stream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -30,7 +30,12 @@ class BytesResponse:
     __slots__ = ("status_code", "body", "raw_headers")
 
     def __init__(
-        self, body: bytes, *, status_code: int = 200, media_type: str = "application/json", headers: RawHeaders = ()
+        self,
+        body: bytes,
+        *,
+        status_code: int = 200,
+        media_type: str = "application/json",
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         self.status_code = status_code
         self.body = body
@@ -51,7 +56,7 @@ class SSEResponse:
 
     __slots__ = ("chunks", "raw_headers", "status_code")
 
-    def __init__(self, chunks: AsyncIterator[bytes], *, headers: RawHeaders = ()) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], *, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.chunks = chunks
         self.status_code = 200
         self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"), *headers]
