@@ -254,30 +254,10 @@ class HTTPProvider:
                 with map_upstream_errors(self.name):
                     content = await response.read()
                 raise self.error(response.status_code, content, response.headers)
-            ctype = response.headers.get("content-type", "")
-            if "text/event-stream" not in ctype:
-                raise UpstreamUnavailable(
-                    f"upstream {self.name} answered {ctype or 'no content type'} instead of an event stream",
-                    code="upstream_bad_body",
-                )
-            decoder = SSEDecoder()
-            # The socket read timeout only sees bytes; an upstream trickling bytes that never make
-            # an event would hold the stream forever, so the idle timeout is checked per event too.
-            idle_until = time.monotonic() + self.idle_timeout
             with map_upstream_errors(self.name):
-                async for raw in response.iter_bytes():
-                    events = decoder.feed(raw)
-                    if events:
-                        idle_until = time.monotonic() + self.idle_timeout
-                    elif time.monotonic() > idle_until:
-                        raise UpstreamTimeout(
-                            f"upstream {self.name} sent no stream event for {self.idle_timeout:g} s",
-                            code="stream_idle_timeout",
-                        )
+                async for events in self._read_events(response):
                     for batch in self._translate_batch(translate, events, state):
                         yield batch
-                for batch in self._translate_batch(translate, decoder.close(), state):
-                    yield batch
             if state.finish_reason is None:
                 # The body ended cleanly but the answer never said it was finished: cut short upstream.
                 # Relaying it as complete would hand the client half an answer that looks whole.
@@ -286,6 +266,31 @@ class HTTPProvider:
                 )
         finally:
             await response.aclose()
+
+    async def _read_events(self, response: UpstreamResponse) -> AsyncIterator[list[SSEEvent]]:
+        """The events of each upstream read: server-sent events here; a provider with another
+        framing (Bedrock's binary event stream) overrides this and keeps the rest of the stream."""
+        ctype = response.headers.get("content-type", "")
+        if "text/event-stream" not in ctype:
+            raise UpstreamUnavailable(
+                f"upstream {self.name} answered {ctype or 'no content type'} instead of an event stream",
+                code="upstream_bad_body",
+            )
+        decoder = SSEDecoder()
+        # The socket read timeout only sees bytes; an upstream trickling bytes that never make
+        # an event would hold the stream forever, so the idle timeout is checked per event too.
+        idle_until = time.monotonic() + self.idle_timeout
+        async for raw in response.iter_bytes():
+            events = decoder.feed(raw)
+            if events:
+                idle_until = time.monotonic() + self.idle_timeout
+            elif time.monotonic() > idle_until:
+                raise UpstreamTimeout(
+                    f"upstream {self.name} sent no stream event for {self.idle_timeout:g} s",
+                    code="stream_idle_timeout",
+                )
+            yield events
+        yield decoder.close()
 
     def _translate_batch(
         self,
@@ -328,7 +333,7 @@ def stream_batches(
     provider: Provider, endpoint_type: str, body: dict[str, Any], state: StreamState
 ) -> AsyncIterator[list[StreamChunk]]:
     """A provider's stream as batches: HTTPProvider's own, or one chunk per batch for a provider
-    that streams some other way (its own `stream`, e.g. Bedrock's binary event stream)."""
+    that streams some other way (its own `stream`, e.g. a `provider: python` class)."""
     if isinstance(provider, HTTPProvider) and type(provider).stream is HTTPProvider.stream:
         return provider.stream_batches(endpoint_type, body, state)
     return _one_by_one(provider.stream(endpoint_type, body, state))

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.errors import EndpointUnavailable, InvalidRequest, UpstreamUnavailable, map_upstream_errors
+from gateway.errors import EndpointUnavailable, InvalidRequest, UpstreamUnavailable
 from gateway.providers import register
 from gateway.providers.base import CHAT, COMPLETIONS, HTTPProvider, StreamChunk, StreamState, UpstreamRequest
 from gateway.providers.common import (
@@ -392,38 +392,34 @@ class BedrockProvider(HTTPProvider):
             stream=stream,
         )
 
-    async def stream(self, endpoint_type: str, body: dict[str, Any], state: StreamState) -> AsyncIterator[StreamChunk]:
+    def stream_batches(
+        self, endpoint_type: str, body: dict[str, Any], state: StreamState
+    ) -> AsyncIterator[list[StreamChunk]]:
+        state.id = state.id or "chatcmpl-" + uuid.uuid4().hex  # ConverseStream names no message id
+        return super().stream_batches(endpoint_type, body, state)
+
+    async def _read_events(self, response: UpstreamResponse) -> AsyncIterator[list[SSEEvent]]:
+        """ConverseStream's binary event stream (decoded by botocore), as events of each read."""
         from botocore.eventstream import EventStreamBuffer, ParserError
 
-        up = (self.chat_request if endpoint_type == CHAT else self.completions_request)(body, True)
-        state.id = state.id or "chatcmpl-" + uuid.uuid4().hex  # ConverseStream names no message id
-        translate = self.chat_chunk if endpoint_type == CHAT else self.completions_chunk
-        with map_upstream_errors(self.name):
-            response = await self._send(up, stream=True)
-        try:
-            if response.status_code >= 400:
-                with map_upstream_errors(self.name):
-                    content = await response.read()
-                raise self.error(response.status_code, content, response.headers)
-            buffer = EventStreamBuffer()
-            with map_upstream_errors(self.name):
-                async for raw in response.iter_bytes():
-                    buffer.add_data(raw)
-                    try:
-                        messages = list(buffer)
-                    except ParserError as exc:
-                        raise UpstreamUnavailable(
-                            f"upstream {self.name} sent a malformed event stream ({type(exc).__name__})",
-                            code="upstream_bad_body",
-                        ) from exc
-                    for message in messages:
-                        headers = message.headers
-                        if headers.get(":message-type") == "exception":
-                            kind = headers.get(":exception-type", "exception")
-                            status = 429 if kind == "throttlingException" else 502
-                            raise self.error(status, message.payload, {})
-                        event = SSEEvent(message.payload.decode("utf-8", "replace"), headers.get(":event-type"))
-                        for out in self._translate_chunk(translate, event, state):
-                            yield out
-        finally:
-            await response.aclose()
+        buffer = EventStreamBuffer()
+        async for raw in response.iter_bytes():
+            buffer.add_data(raw)
+            try:
+                messages = list(buffer)
+            except ParserError as exc:
+                raise UpstreamUnavailable(
+                    f"upstream {self.name} sent a malformed event stream ({type(exc).__name__})",
+                    code="upstream_bad_body",
+                ) from exc
+            events = []
+            for message in messages:
+                headers = message.headers
+                if headers.get(":message-type") == "exception":
+                    if events:
+                        yield events  # what came before the exception goes out first
+                    kind = headers.get(":exception-type", "exception")
+                    status = 429 if kind == "throttlingException" else 502
+                    raise self.error(status, message.payload, {})
+                events.append(SSEEvent(message.payload.decode("utf-8", "replace"), headers.get(":event-type")))
+            yield events
