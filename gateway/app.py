@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__, metrics
-from gateway.auth import AuthMiddleware, AuthSettings
+from gateway.auth import MLFLOW_PREFIXES, AuthMiddleware, AuthSettings
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, client_status
 from gateway.openapi import openapi_schema
@@ -32,7 +32,6 @@ from gateway.upstream import UpstreamClient
 from tracking.sink import BatchingWriter, NullSink, Sink
 
 logger = logging.getLogger("gateway")
-MLFLOW_PREFIXES = ("/api/2.0/", "/endpoints/", "/gateway/")
 Handler = Callable[[Request], Awaitable[ASGIApp]]
 
 
@@ -42,8 +41,8 @@ class GatewayApp(Starlette):
     Every call pays for each layer of Starlette's stack (error middleware, exception handlers,
     route matching, the request/response wrapper): about a tenth of the CPU of a proxied call
     under load. The proxy routes are a handful of fixed paths, so a dict lookup finds them and one
-    try/except gives them the same error handling; auth is the same middleware instance's logic,
-    and everything else (GET routes, 404s, 405s) goes through Starlette as before.
+    try/except gives them the same error handling; auth is an AuthMiddleware of their own, and
+    everything else (GET routes, 404s, 405s) goes through Starlette as before.
     """
 
     def __init__(self, *, auth: AuthSettings | None, fast_routes: dict[str, Handler], **kwargs: Any) -> None:
@@ -68,7 +67,7 @@ class GatewayApp(Starlette):
                 else:
                     handler = None
             if handler is not None:
-                scope["gateway.start"] = time.perf_counter()
+                scope["gateway.start"] = time.perf_counter()  # before auth: overhead counts all of our time
                 scope["app"] = self
                 scope["gateway.handler"] = handler
                 await self.fast_app(scope, receive, send)
@@ -86,18 +85,6 @@ class GatewayApp(Starlette):
         except Exception as exc:
             response = await internal_error_handler(request, exc)
         await response(scope, receive, send)
-
-
-class StartTimer:
-    """Pure ASGI: stamps the arrival time before routing, so overhead counts time spent queued."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["gateway.start"] = time.perf_counter()
-        await self.app(scope, receive, send)
 
 
 def _is_mlflow_route(request: Request) -> bool:
@@ -275,5 +262,4 @@ def build_app(config: GatewayConfig, *, sink: Sink | None = None, transport: str
     app.state.config = config
     app.state.max_body_bytes = config.gateway.max_body_bytes
     app.add_middleware(AuthMiddleware, auth=config.auth)
-    app.add_middleware(StartTimer)
     return app

@@ -69,13 +69,7 @@ class PostgresSinkSettings(_Strict):
     @classmethod
     def _resolve_env(cls, value: Any) -> Any:
         # The gateway resolves $VAR in model configs; do the same here so a DSN never sits in the YAML.
-        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if isinstance(raw, str) and (match := _ENV_REF.match(raw.strip())):
-            name = match.group(1) or match.group(2)
-            if name not in os.environ:
-                raise ValueError(f"environment variable {name} is not set")
-            return os.environ[name]
-        return value
+        return _resolve_env_secret(value)
 
 
 def _resolve_env_secret(value: Any) -> Any:
