@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -90,22 +91,13 @@ async def get_route(request: Request) -> Response:
     return ORJSONResponse(legacy_route_object(_visible_endpoint(request)))
 
 
-async def invocations(request: Request) -> ProxyResponse:
-    return await handle(
-        request,
-        "/endpoints/{name}/invocations",
-        endpoint_name=request.path_params["name"],
-        refuse_model=MODEL_FIELD_MESSAGE,
-    )
+def _invocations(route: str) -> Callable[[Request], Awaitable[ProxyResponse]]:
+    """The handler for one of MLflow's two invocation URLs (`route` is also the metrics label)."""
 
+    async def invoke(request: Request) -> ProxyResponse:
+        return await handle(request, route, endpoint_name=request.path_params["name"], refuse_model=MODEL_FIELD_MESSAGE)
 
-async def gateway_invocations(request: Request) -> ProxyResponse:
-    return await handle(
-        request,
-        "/gateway/{name}/invocations",
-        endpoint_name=request.path_params["name"],
-        refuse_model=MODEL_FIELD_MESSAGE,
-    )
+    return invoke
 
 
 routes = [
@@ -113,6 +105,8 @@ routes = [
     Route("/api/2.0/endpoints/{name}", get_endpoint, methods=["GET"]),
     Route("/api/2.0/gateway/routes/", list_routes, methods=["GET"]),
     Route("/api/2.0/gateway/routes/{name}", get_route, methods=["GET"]),
-    Route("/endpoints/{name}/invocations", invocations, methods=["POST"]),
-    Route("/gateway/{name}/invocations", gateway_invocations, methods=["POST"]),
+    *(
+        Route(path, _invocations(path), methods=["POST"])
+        for path in ("/endpoints/{name}/invocations", "/gateway/{name}/invocations")
+    ),
 ]
