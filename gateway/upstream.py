@@ -150,13 +150,14 @@ class UpstreamClient:
         headers: Mapping[str, str],
         *,
         connect_timeout: float,
-        read_timeout: float,
+        read_timeout: float | None,
         total_timeout: float | None = None,
         stream: bool,
     ) -> UpstreamResponse:
         """POST and return once the status line and headers are in; the caller reads or streams the body.
 
-        total_timeout bounds the whole call, body read included (for non-streamed calls)."""
+        read_timeout bounds each wait for bytes (None: none); total_timeout bounds the whole call,
+        body read included."""
         if self._httpx is not None:
             request = self._httpx.build_request(
                 "POST",
@@ -170,9 +171,7 @@ class UpstreamClient:
                 response = await self._httpx.send(request, stream=True)
             return _HttpxResponse(response, self.max_body_bytes, deadline)
         # aiohttp's own `total` covers connecting, sending and reading the body: no extra timer per call.
-        # With a total, a read timeout as long adds nothing but a timer rescheduled on every read.
-        read = None if total_timeout is not None and read_timeout >= total_timeout else read_timeout
-        timeout = _client_timeout(total_timeout, connect_timeout, read)
+        timeout = _client_timeout(total_timeout, connect_timeout, read_timeout)
         response = await self._get_session().post(
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )

@@ -189,16 +189,21 @@ class HTTPProvider:
     # ---- I/O: shared, never overridden --------------------------------------------------------
 
     async def _send(self, up: UpstreamRequest, *, stream: bool) -> UpstreamResponse:
+        body = orjson.dumps(up.json)
         return await self.client.send(
             up.url,
-            orjson.dumps(up.json),
-            up.headers,
+            body,
+            await self._sign(up, body),
             connect_timeout=self.connect_timeout,
-            # For streams the read timeout bounds the gap between chunks, not the whole stream.
-            read_timeout=self.idle_timeout if stream else self.total_timeout,
+            # A stream is bounded by the gap between chunks; any other call by its total time.
+            read_timeout=self.idle_timeout if stream else None,
             total_timeout=None if stream else self.total_timeout,
             stream=stream,
         )
+
+    async def _sign(self, up: UpstreamRequest, body: bytes) -> Mapping[str, str]:
+        """The headers to send with `body`; a provider that signs each request (Bedrock) overrides this."""
+        return up.headers
 
     def _decode(self, content: bytes) -> dict[str, Any]:
         try:

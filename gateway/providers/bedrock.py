@@ -14,7 +14,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -368,29 +368,20 @@ class BedrockProvider(HTTPProvider):
         got = sts.assume_role(RoleArn=role, RoleSessionName="llm-gateway", DurationSeconds=seconds)["Credentials"]
         return Credentials(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
 
-    async def _send(self, up: UpstreamRequest, *, stream: bool) -> UpstreamResponse:
-        body = orjson.dumps(up.json)
+    async def _sign(self, up: UpstreamRequest, body: bytes) -> Mapping[str, str]:
         headers = dict(up.headers)
         bearer = _resolve(self.config.aws_config.aws_bearer_token, "aws_bearer_token")
         if bearer:
             self.secrets = tuple({*self.secrets, bearer})
             headers["Authorization"] = f"Bearer {bearer}"  # a Bedrock API key: no signing
-        else:
-            from botocore.auth import SigV4Auth
-            from botocore.awsrequest import AWSRequest
+            return headers
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
 
-            creds = await self._frozen_credentials()
-            request = AWSRequest(method="POST", url=up.url, data=body, headers=headers)
-            SigV4Auth(creds, "bedrock", self.region).add_auth(request)
-            headers = dict(request.headers.items())
-        return await self.client.send(
-            up.url,
-            body,
-            headers,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.total_timeout,
-            stream=stream,
-        )
+        creds = await self._frozen_credentials()
+        request = AWSRequest(method="POST", url=up.url, data=body, headers=headers)
+        SigV4Auth(creds, "bedrock", self.region).add_auth(request)
+        return dict(request.headers.items())
 
     def stream_batches(
         self, endpoint_type: str, body: dict[str, Any], state: StreamState
